@@ -1,0 +1,45 @@
+# trustgen — the two README commands are `make demo` and `make test`; both install first.
+SHELL := /bin/bash
+PYTHON_BOOT ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.trustgen-installed
+export HF_HUB_OFFLINE := 1
+export TRANSFORMERS_OFFLINE := 1
+export HF_HUB_DISABLE_PROGRESS_BARS := 1
+export TOKENIZERS_PARALLELISM := false
+
+.PHONY: install demo test test-fast bench zoo lint clean
+
+# Idempotent: creates .venv if missing, installs the exact pins of requirements.lock and trustgen
+# (editable). Re-runs only when requirements.lock or pyproject.toml change (a second run takes seconds).
+install: $(STAMP)
+
+$(STAMP): requirements.lock pyproject.toml
+	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -U "pip>=24"
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/trustgen demo --out runs/demo
+
+test: install
+	$(PY) -m pytest -q
+
+test-fast: install
+	$(PY) -m pytest -q -m "not slow"
+
+bench: install
+	$(PY) benchmarks/bench_diffusion.py
+
+zoo: install
+	$(PY) scripts/build_zoo.py
+
+lint: install
+	$(VENV)/bin/ruff check src tests benchmarks scripts
+	$(VENV)/bin/mypy
+
+clean:
+	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

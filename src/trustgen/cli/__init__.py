@@ -1,0 +1,1 @@
+"""The ``trustgen`` command line: typer + rich, thin over the Python API."""

@@ -1,0 +1,79 @@
+"""The ``trustgen`` entry point.
+
+Bad input (a :class:`~trustgen.core.errors.TrustgenError`) prints one line on stderr and exits 2,
+without a traceback unless ``--debug`` is given. Heavy libraries load only inside commands,
+so ``trustgen --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import typer
+
+from trustgen import __version__
+from trustgen.cli import data_cmd, diffusion_cmd, zoo_cmd
+
+app = typer.Typer(
+    name="trustgen",
+    help="Privacy, security and fairness of generative AI.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+app.add_typer(data_cmd.app, name="data")
+app.add_typer(zoo_cmd.app, name="zoo")
+app.add_typer(diffusion_cmd.app, name="diffusion")
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"trustgen {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    debug: bool = typer.Option(False, "--debug", help="Show tracebacks for errors."),
+) -> None:
+    """trustgen: collaborative diffusion, audits, attacks and defences for generative models."""
+
+
+@app.command()
+def demo(out: str = typer.Option(None, "--out", help="Run folder (default runs/demo-<time>)."),
+         as_json: bool = typer.Option(False, "--json", help="Print metrics.json to stdout.")) -> None:
+    """The main job on shipped defaults, offline (a few minutes on 2 CPU cores)."""
+    from pathlib import Path
+
+    from trustgen.cli.common import emit, out_dir, progress_enabled
+    from trustgen.demo import run_demo
+
+    folder = out_dir(Path(out) if out else None, "demo")
+    emit(run_demo(folder, progress=progress_enabled(as_json)), as_json, folder)
+
+
+def main() -> None:
+    """Console-script entry: run the app, turning bad input into one line and exit code 2."""
+    from trustgen.core.errors import TrustgenError
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+    os.environ.setdefault("DIFFUSERS_VERBOSITY", "error")
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    debug = "--debug" in sys.argv
+    try:
+        app()
+    except TrustgenError as exc:
+        if debug:
+            raise
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

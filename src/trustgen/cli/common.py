@@ -1,0 +1,49 @@
+"""Shared command-line plumbing: output, run folders, and the error contract."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+
+OutOption = typer.Option(None, "--out", help="Run folder (default runs/<command>-<time>).")
+JsonOption = typer.Option(False, "--json", help="Print metrics.json to stdout.")
+SeedOption = typer.Option(0, "--seed", help="Random seed; the same seed gives the same numbers on CPU.")
+
+
+def out_dir(out: Path | None, command: str) -> Path:
+    from trustgen.core.runs import default_out_dir
+
+    return out if out is not None else default_out_dir(command)
+
+
+def emit(metrics: dict[str, Any], as_json: bool, out: Path | None = None) -> None:
+    """Print metrics as JSON (stdout) or a short human summary."""
+    if as_json:
+        from trustgen.core.runs import _json_safe
+
+        sys.stdout.write(json.dumps(_json_safe(metrics), indent=2) + "\n")
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_header=True, header_style="bold")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4g}")
+        elif isinstance(value, int | str | bool) or value is None:
+            table.add_row(key, str(value))
+    console = Console()
+    console.print(table)
+    if out is not None:
+        console.print(f"[dim]run folder:[/dim] {out}")
+
+
+def progress_enabled(as_json: bool) -> bool:
+    """Progress bars go to stderr; keep them off when stderr is not a terminal or JSON is requested."""
+    return not as_json and sys.stderr.isatty()

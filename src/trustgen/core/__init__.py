@@ -1,0 +1,1 @@
+"""Method-agnostic building blocks: errors, config, runs, safe IO, data, metrics, zoo."""

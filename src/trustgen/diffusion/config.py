@@ -1,0 +1,54 @@
+"""Settings of diffusion training (defaults sized for 16×16 digits on two CPU cores)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from trustgen.core.config import Settings
+
+Conditioning = Literal["none", "class", "text"]
+
+
+class UNetSettings(Settings):
+    """Shape of the denoiser (a diffusers UNet)."""
+
+    block_out_channels: tuple[int, ...] = (32, 64, 128)
+    layers_per_block: int = 1
+    # attention (self-attention; for text also cross-attention) at the lowest `attention_levels`
+    # resolutions and in the middle block; 0 = none (text models always keep the middle block's)
+    attention_levels: int = Field(0, ge=0)
+    norm_num_groups: int = 8
+    attention_head_dim: int = 8
+    cross_attention_dim: int | None = None  # set from the text encoder
+
+
+class DiffusionTrainSettings(Settings):
+    """What ``trustgen diffusion train`` runs."""
+
+    dataset: str = "digits"
+    conditioning: Conditioning = "none"
+    text_encoder: Literal["minilm", "clip"] = "minilm"
+    steps: int = Field(4000, ge=1)
+    batch_size: int = Field(64, ge=1)
+    lr: float = Field(2e-3, gt=0)
+    weight_decay: float = Field(0.0, ge=0)
+    warmup_steps: int = Field(100, ge=0)
+    ema_decay: float = Field(0.999, ge=0, lt=1)
+    cond_dropout: float = Field(0.1, ge=0, le=1)  # classifier-free guidance training drop rate
+    num_train_timesteps: int = Field(1000, ge=2)
+    beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
+    t_min: int = Field(0, ge=0)  # train only on timesteps in [t_min, t_max); CollaFuse uses this
+    t_max: int | None = None
+    checkpoint_every: int = Field(1000, ge=1)
+    seed: int = 0
+    device: str = "auto"
+    unet: UNetSettings = UNetSettings()
+
+    @model_validator(mode="after")
+    def _check_range(self) -> DiffusionTrainSettings:
+        t_max = self.num_train_timesteps if self.t_max is None else self.t_max
+        if not 0 <= self.t_min < t_max <= self.num_train_timesteps:
+            raise ValueError(f"need 0 <= t_min < t_max <= {self.num_train_timesteps}, got [{self.t_min}, {t_max})")
+        return self

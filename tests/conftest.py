@@ -1,0 +1,36 @@
+"""Shared test set-up: offline hub, quiet libraries, small thread count, tiny model settings."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+import pytest  # noqa: E402
+
+TINY_UNET = {"block_out_channels": (8, 16), "norm_num_groups": 4, "attention_head_dim": 4, "attention_levels": 1}
+
+
+@pytest.fixture
+def tiny_settings():
+    """A factory of very small diffusion training settings (seconds per run on CPU)."""
+    from trustgen.diffusion.config import DiffusionTrainSettings, UNetSettings
+
+    def make(**kw):
+        base = {"steps": 6, "batch_size": 8, "checkpoint_every": 3, "warmup_steps": 2, "num_train_timesteps": 50,
+                "unet": UNetSettings(**TINY_UNET)}
+        base.update(kw)
+        return DiffusionTrainSettings(**base)
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def digits_train():
+    from trustgen.core.data import load_dataset
+
+    return load_dataset("digits", "train")
