@@ -31,6 +31,9 @@ def train(
 
     base = config
     if resume is not None:
+        from trustgen.diffusion.checkpoint import require_checkpoint
+
+        require_checkpoint(resume)
         base = base or resume / "config.yaml"
         if out is not None and out != resume:
             raise typer.BadParameter("--out must be the --resume folder (or left out)")

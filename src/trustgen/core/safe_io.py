@@ -84,7 +84,7 @@ def load_state_dict(path: str | Path, *, allow_pickle: bool = False) -> dict[str
         if not isinstance(obj, dict):
             raise CorruptFileError(f"{p} does not hold a dict of tensors")
         return obj
-    raise CorruptFileError(f"{p} is not a safetensors file (unrecognised bytes)")
+    raise CorruptFileError(f"{p} is corrupt or not a safetensors file (unrecognised bytes)")
 
 
 def save_state_dict(tensors: dict[str, Any], path: str | Path, metadata: dict[str, str] | None = None) -> None:

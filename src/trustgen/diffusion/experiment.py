@@ -60,7 +60,7 @@ def _preview_samples(model: Any, dataset: Any, sample: Any, seed: int) -> Any:
     kwargs: dict[str, Any] = {}
     if model.conditioning == "text":
         kwargs["prompts"] = [dataset.captions[i] for i in range(20)]
-    return sample(model, 20, sampler="ddim", steps=50, seed=seed, **kwargs)
+    return sample(model, 20, sampler="ddim", steps=min(50, model.num_train_timesteps), seed=seed, **kwargs)
 
 
 def run_sample(

