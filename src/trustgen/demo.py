@@ -12,7 +12,7 @@ from typing import Any
 
 DEMO_SAMPLES = 500
 DEMO_SAMPLER = "ddim"
-DEMO_STEPS = 100
+DEMO_STEPS = 50
 DEMO_PER_DIGIT = 10
 
 
@@ -35,7 +35,7 @@ def run_demo(out: Path, *, progress: bool = False) -> dict[str, Any]:
         f"![samples](digits-ddpm/samples.png)\n"
     )
     t2i = run_evaluate_model("digits-t2i", out / "digits-t2i", per_digit=DEMO_PER_DIGIT, sampler=DEMO_SAMPLER,
-                             steps=DEMO_STEPS // 2, seed=0, progress=progress)
+                             steps=DEMO_STEPS, seed=0, progress=progress)
     metrics["digits_t2i"] = t2i
     sections.append(
         f"## Text-to-digit model (`digits-t2i`)\n\nPrompted “a handwritten N”, {DEMO_PER_DIGIT} samples per digit: "

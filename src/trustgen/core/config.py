@@ -36,6 +36,8 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
             value = yaml.safe_load(raw) if raw.strip() else ""
         except yaml.YAMLError:
             value = raw
+        if isinstance(value, str):
+            value = _number_or_text(value)
         node = result
         parts = key.split(".")
         for part in parts[:-1]:
@@ -44,6 +46,14 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
                 raise TrustgenError(f"bad override {pair!r}: {part!r} is not a section")
         node[parts[-1]] = value
     return result
+
+
+def _number_or_text(text: str) -> Any:
+    """YAML 1.1 reads ``1e-3`` as text; read it as the number a user meant."""
+    try:
+        return float(text) if any(c in text for c in ".eE") and not text.isalpha() else int(text)
+    except ValueError:
+        return text
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:

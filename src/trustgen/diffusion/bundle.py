@@ -143,7 +143,7 @@ def load_model(name_or_dir: str | Path, *, allow_pickle: bool = False, device: s
         unet = _load_module(cls, folder / "unet", allow_pickle)
         kind = meta.get("text_encoder")
         text = load_text_encoder(kind, folder) if conditioning == "text" and kind else None
-        model = DiffusionModel(unet, dict(scheduler_config), conditioning, tuple(meta["image_shape"]),  # type: ignore[arg-type]
+        model = DiffusionModel(unet, dict(scheduler_config), conditioning, tuple(meta["image_shape"]),
                                meta.get("class_names"), text, meta=meta)
     else:
         model = _load_foreign_pipeline(folder, scheduler_config, allow_pickle,

@@ -32,7 +32,7 @@ class DiffusionTrainSettings(Settings):
     text_encoder: Literal["minilm", "clip"] = "minilm"
     steps: int = Field(4000, ge=1)
     batch_size: int = Field(64, ge=1)
-    lr: float = Field(2e-3, gt=0)
+    lr: float = Field(1e-3, gt=0)
     weight_decay: float = Field(0.0, ge=0)
     warmup_steps: int = Field(100, ge=0)
     ema_decay: float = Field(0.999, ge=0, lt=1)
@@ -44,7 +44,7 @@ class DiffusionTrainSettings(Settings):
     checkpoint_every: int = Field(1000, ge=1)
     seed: int = 0
     device: str = "auto"
-    unet: UNetSettings = UNetSettings()
+    unet: UNetSettings = Field(default_factory=UNetSettings)
 
     @model_validator(mode="after")
     def _check_range(self) -> DiffusionTrainSettings:

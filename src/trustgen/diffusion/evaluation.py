@@ -14,7 +14,7 @@ def prompted_accuracy(
     *,
     per_digit: int = 20,
     seed: int = 0,
-    sampler: str = "ddpm",
+    sampler: str = "ddim",
     steps: int | None = None,
     guidance_scale: float | None = None,
     progress: bool = False,

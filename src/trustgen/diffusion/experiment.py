@@ -69,7 +69,7 @@ def run_sample(
     *,
     num: int,
     prompt: str | None = None,
-    sampler: str = "ddpm",
+    sampler: str = "ddim",
     steps: int | None = None,
     seed: int = 0,
     guidance_scale: float | None = None,
@@ -122,7 +122,7 @@ def run_evaluate_samples(samples_dir: Path, dataset: str, out: Path, *, seed: in
     return metrics
 
 
-def run_evaluate_model(model_name: str, out: Path, *, per_digit: int = 20, seed: int = 0, sampler: str = "ddpm",
+def run_evaluate_model(model_name: str, out: Path, *, per_digit: int = 20, seed: int = 0, sampler: str = "ddim",
                        steps: int | None = None, guidance_scale: float | None = None,
                        progress: bool = True) -> dict[str, Any]:
     """Prompt-following score of a text-to-digit model (``prompted_accuracy``)."""

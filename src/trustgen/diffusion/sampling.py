@@ -154,7 +154,7 @@ def sample(
     model: DiffusionModel,
     num: int,
     *,
-    sampler: str = "ddpm",
+    sampler: str = "ddim",
     steps: int | None = None,
     seed: int = 0,
     labels: Any = None,

@@ -102,13 +102,15 @@ def clip_tokenizer(max_length: int = 77):  # -> CLIPTokenizer
     """The real CLIP BPE tokenizer (49,408 tokens), built from the vendored merges file."""
     from transformers import CLIPTokenizer
 
-    lines = gzip.open(CLIP_MERGES).read().decode("utf-8").split("\n")
+    with gzip.open(CLIP_MERGES) as f:
+        lines = f.read().decode("utf-8").split("\n")
     merges = [tuple(line.split()) for line in lines[1 : 49152 - 256 - 2 + 1]]
     base = _bytes_to_unicode()
     vocab_list = base + [c + "</w>" for c in base] + ["".join(m) for m in merges]
     vocab_list += ["<|startoftext|>", "<|endoftext|>"]
     vocab = {tok: i for i, tok in enumerate(vocab_list)}
-    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)
+    # transformers 5 wants merges as tuples (its type hint says strings)
+    tokenizer = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=max_length)  # type: ignore[arg-type]
     if len(tokenizer) != 49408:
         raise TrustgenError(f"CLIP tokenizer built with {len(tokenizer)} tokens, expected 49408")
     return tokenizer

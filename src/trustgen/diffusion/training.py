@@ -114,7 +114,7 @@ class _Batches:
             self.text = torch.cat([model.text_encoder.encode(dataset.captions[i : i + 256])
                                    for i in range(0, len(dataset.captions), 256)]).to(device)
             self.null_text = model.text_encoder.encode([""]).to(device)
-        self.null_label = dataset.num_classes
+        self.null_label = dataset.num_classes or 0
         self.t_max = settings.t_max or settings.num_train_timesteps
 
     def draw(self, g: Any) -> tuple[Any, Any, Any, dict[str, Any]]:
@@ -132,7 +132,7 @@ class _Batches:
             assert self.labels is not None
             kwargs["class_labels"] = torch.where(drop, torch.full_like(rows, self.null_label), self.labels[rows])
         elif s.conditioning == "text":
-            assert self.text is not None
+            assert self.text is not None and self.null_text is not None
             kwargs["encoder_hidden_states"] = torch.where(drop[:, None, None], self.null_text, self.text[rows])
         return x0, t, noise, kwargs
 
