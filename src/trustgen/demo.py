@@ -13,7 +13,7 @@ from typing import Any
 DEMO_SAMPLES = 500
 DEMO_SAMPLER = "ddim"
 DEMO_STEPS = 50
-DEMO_PER_DIGIT = 10
+DEMO_PER_DIGIT = 20
 
 
 def run_demo(out: Path, *, progress: bool = False) -> dict[str, Any]:

@@ -16,13 +16,13 @@ def test_clip_tokenizer_matches_openai_ids():
 def test_minilm_is_pretrained_and_semantic():
     enc = minilm_encoder()
     feats = enc.encode(["a handwritten seven", "a handwritten 7", "a photo of a cat"])
-    assert feats.shape == (3, 16, 384)
-    pooled = torch.nn.functional.normalize(feats.mean(1), dim=-1)
+    assert feats.tokens.shape == (3, 16, 384) and feats.pooled.shape == (3, 384)
+    pooled = torch.nn.functional.normalize(feats.pooled, dim=-1)
     same, other = float(pooled[0] @ pooled[1]), float(pooled[0] @ pooled[2])
     assert same > other + 0.1  # a number word and its numeral are closer than an unrelated prompt
 
 
 def test_clip_encoder_is_seeded():
-    a = clip_encoder(seed=1, hidden_size=32, layers=1).encode(["a thick seven"])
-    b = clip_encoder(seed=1, hidden_size=32, layers=1).encode(["a thick seven"])
+    a = clip_encoder(seed=1, hidden_size=32, layers=1).encode(["a thick seven"]).tokens
+    b = clip_encoder(seed=1, hidden_size=32, layers=1).encode(["a thick seven"]).tokens
     assert a.shape == (1, 16, 32) and torch.equal(a, b)

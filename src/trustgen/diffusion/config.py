@@ -21,7 +21,7 @@ class UNetSettings(Settings):
     attention_levels: int = Field(0, ge=0)
     norm_num_groups: int = 8
     attention_head_dim: int = 8
-    cross_attention_dim: int | None = None  # set from the text encoder
+    pooled_text: bool = True  # text UNets: add the pooled sentence embedding to the time embedding
 
 
 class DiffusionTrainSettings(Settings):

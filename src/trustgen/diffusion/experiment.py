@@ -95,16 +95,25 @@ def run_sample(
         save_grid(images[:100], run.file("samples.png"), nrow=10)
         metrics: dict[str, Any] = {"model": model_name, "sampler": sampler, "num_samples": num}
         dataset = model.meta.get("dataset")
-        if evaluate and dataset and tuple(images.shape[1:]) == tuple(model.image_shape) and model.vae is None:
-            from trustgen.core.metrics import evaluate_samples
-
-            metrics.update(evaluate_samples(images, dataset, seed=seed))
-            metrics["dataset"] = dataset
+        if evaluate and dataset and model.vae is None:
+            metrics.update(_score_if_possible(run, images, dataset, seed))
         run.write_report(f"# Samples from `{model_name}`\n\n{num} images, {sampler} sampler, seed {seed}"
                          + (f", prompt “{prompt}”" if prompt else "") + ".\n\n"
                          f"{_scores_table(metrics)}\n\n![samples](samples.png)\n")
         run.write_metrics(metrics)
     return metrics
+
+
+def _score_if_possible(run: RunDir, images: Any, dataset: str, seed: int) -> dict[str, Any]:
+    """Scores against ``dataset``, or a note saying why there are none (e.g. no offline extractor for it)."""
+    from trustgen.core.metrics import evaluate_samples, extractor_for_dataset
+
+    try:
+        extractor_for_dataset(dataset)
+    except TrustgenError as exc:
+        run.log(f"no scores: {exc}")
+        return {"scores": f"skipped: {exc}"}
+    return {**evaluate_samples(images, dataset, seed=seed), "dataset": dataset}
 
 
 def run_evaluate_samples(samples_dir: Path, dataset: str, out: Path, *, seed: int = 0,

@@ -47,6 +47,8 @@ def build_unet(
             cross_attention_dim=cross_attention_dim,
             norm_num_groups=unet.norm_num_groups,
             attention_head_dim=unet.attention_head_dim,
+            **({"class_embed_type": "projection", "projection_class_embeddings_input_dim": cross_attention_dim}
+               if unet.pooled_text else {}),
         )
     down = _block_types(levels, unet.attention_levels, "DownBlock2D", "AttnDownBlock2D")
     up = tuple(t.replace("Down", "Up") for t in reversed(down))
@@ -68,6 +70,15 @@ def build_unet(
         add_attention=unet.attention_levels > 0,
         **kwargs,
     )
+
+
+def text_inputs(unet: Any, text: Any) -> dict[str, Any]:
+    """UNet keyword inputs for :class:`~trustgen.diffusion.text.TextFeatures`: token features for
+    cross-attention, plus the pooled embedding when the UNet has a projection class embedding."""
+    kwargs = {"encoder_hidden_states": text.tokens}
+    if getattr(unet.config, "class_embed_type", None) == "projection":
+        kwargs["class_labels"] = text.pooled
+    return kwargs
 
 
 def count_parameters(module: Any) -> int:

@@ -13,6 +13,8 @@ from typing import Any
 
 from trustgen.core.errors import TrustgenError
 from trustgen.diffusion.bundle import DiffusionModel
+from trustgen.diffusion.models import text_inputs
+from trustgen.diffusion.text import TextFeatures
 
 SAMPLERS = ("ddpm", "ddim")
 
@@ -43,8 +45,8 @@ class Conditioning:
     """What the denoiser is conditioned on, batched: class labels or text features, plus the null input."""
 
     labels: Any = None  # int64 B (class)
-    text: Any = None  # float B×L×D (text)
-    null_text: Any = None  # float 1×L×D: features of the empty prompt
+    text: Any = None  # TextFeatures of B prompts (text)
+    null_text: Any = None  # TextFeatures of the empty prompt (one row)
     null_label: int | None = None
     guidance_scale: float = 1.0
 
@@ -75,11 +77,11 @@ def predict_noise(model: DiffusionModel, x: Any, t: int, cond: Conditioning) -> 
         return unet(x, timesteps, class_labels=labels).sample
     text = cond.text
     if guided:
-        null = cond.null_text.expand_as(text)
-        out = unet(torch.cat([x, x]), torch.cat([timesteps, timesteps]), encoder_hidden_states=torch.cat([text, null]))
+        both = TextFeatures.cat([text, cond.null_text.expand(len(text))])
+        out = unet(torch.cat([x, x]), torch.cat([timesteps, timesteps]), **text_inputs(unet, both))
         eps_c, eps_u = out.sample.chunk(2)
         return eps_u + cond.guidance_scale * (eps_c - eps_u)
-    return unet(x, timesteps, encoder_hidden_states=text).sample
+    return unet(x, timesteps, **text_inputs(unet, text)).sample
 
 
 def denoise(
@@ -146,7 +148,7 @@ def build_conditioning(
     unique = sorted(set(prompts))
     feats, null = encode_prompts(model, unique)
     pos = {p: i for i, p in enumerate(unique)}
-    index = torch.tensor([pos[p] for p in prompts], device=feats.device)
+    index = torch.tensor([pos[p] for p in prompts], device=feats.tokens.device)
     return Conditioning(text=feats[index], null_text=null, guidance_scale=scale)
 
 

@@ -8,13 +8,17 @@
 * ``pipeline``: the tokenizer and text encoder of a diffusers pipeline folder a user has
   (e.g. a real Stable Diffusion checkpoint).
 
-Every encoder maps a list of prompts to token features B×L×D (the UNet's cross-attention input).
+Every encoder maps a list of prompts to :class:`TextFeatures`: token features B×L×D (the UNet's
+cross-attention input) and their mask-weighted mean B×D (the sentence embedding, as
+sentence-transformers pools MiniLM), which trustgen's own text UNets also add to the time
+embedding — a global conditioning path, as the pooled text embedding of Imagen and SDXL.
 """
 
 from __future__ import annotations
 
 import gzip
 from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +26,41 @@ from trustgen.core.errors import TrustgenError
 
 CLIP_MERGES = Path(__file__).resolve().parent / "assets" / "bpe_simple_vocab_16e6.txt.gz"
 MINILM_MAX_LENGTH = 16
+
+
+@dataclass
+class TextFeatures:
+    """Per-token features B×L×D and the pooled sentence embedding B×D of a batch of prompts."""
+
+    tokens: Any
+    pooled: Any
+
+    def __getitem__(self, index: Any) -> TextFeatures:
+        return TextFeatures(self.tokens[index], self.pooled[index])
+
+    def __len__(self) -> int:
+        return int(self.tokens.shape[0])
+
+    def to(self, device: Any) -> TextFeatures:
+        return TextFeatures(self.tokens.to(device), self.pooled.to(device))
+
+    def expand(self, n: int) -> TextFeatures:
+        """A batch of ``n`` copies of a single prompt's features."""
+        return TextFeatures(self.tokens.expand(n, -1, -1), self.pooled.expand(n, -1))
+
+    @staticmethod
+    def cat(parts: list[TextFeatures]) -> TextFeatures:
+        import torch
+
+        return TextFeatures(torch.cat([p.tokens for p in parts]), torch.cat([p.pooled for p in parts]))
+
+    @staticmethod
+    def where(mask: Any, a: TextFeatures, b: TextFeatures) -> TextFeatures:
+        """Row-wise ``a`` where ``mask`` (B bools) else ``b``; either side may be a single row."""
+        import torch
+
+        return TextFeatures(torch.where(mask[:, None, None], a.tokens, b.tokens),
+                            torch.where(mask[:, None], a.pooled, b.pooled))
 
 
 class TextEncoder:
@@ -41,18 +80,21 @@ class TextEncoder:
         self.model.to(device)
         return self
 
-    def encode(self, prompts: list[str]):  # -> torch.Tensor B×L×D
-        """Token features of ``prompts`` (padded/truncated to ``max_length``)."""
+    def encode(self, prompts: list[str]) -> TextFeatures:
+        """Features of ``prompts`` (padded/truncated to ``max_length``)."""
         import torch
 
         tokens = self.tokenizer(
             list(prompts), padding="max_length", truncation=True, max_length=self.max_length, return_tensors="pt"
         )
         device = next(self.model.parameters()).device
+        mask = tokens["attention_mask"].to(device)
         with torch.no_grad():
-            out = self.model(input_ids=tokens["input_ids"].to(device),
-                             attention_mask=tokens["attention_mask"].to(device))
-        return out.last_hidden_state.float()
+            hidden = self.model(input_ids=tokens["input_ids"].to(device), attention_mask=mask).last_hidden_state
+        hidden = hidden.float()
+        weights = mask.unsqueeze(-1).float()
+        pooled = (hidden * weights).sum(1) / weights.sum(1).clamp(min=1.0)
+        return TextFeatures(hidden, pooled)
 
 
 def quiet_transformers() -> None:

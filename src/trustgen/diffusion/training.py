@@ -23,8 +23,8 @@ from trustgen.core.progress import track
 from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from trustgen.diffusion.config import DiffusionTrainSettings
-from trustgen.diffusion.models import build_unet, count_parameters
-from trustgen.diffusion.text import load_text_encoder
+from trustgen.diffusion.models import build_unet, count_parameters, text_inputs
+from trustgen.diffusion.text import TextFeatures, load_text_encoder
 
 
 def scheduler_config(settings: DiffusionTrainSettings) -> dict[str, Any]:
@@ -108,12 +108,14 @@ class _Batches:
         self.settings = settings
         self.images = dataset.images.to(device)
         self.labels = dataset.labels.to(device) if dataset.labels is not None else None
-        self.text = self.null_text = None
+        self.text: TextFeatures | None = None
+        self.null_text: TextFeatures | None = None
         if model.conditioning == "text":
             assert model.text_encoder is not None and dataset.captions is not None
-            self.text = torch.cat([model.text_encoder.encode(dataset.captions[i : i + 256])
-                                   for i in range(0, len(dataset.captions), 256)]).to(device)
+            self.text = TextFeatures.cat([model.text_encoder.encode(dataset.captions[i : i + 256])
+                                          for i in range(0, len(dataset.captions), 256)]).to(device)
             self.null_text = model.text_encoder.encode([""]).to(device)
+        self.unet = model.unet
         self.null_label = dataset.num_classes or 0
         self.t_max = settings.t_max or settings.num_train_timesteps
 
@@ -133,7 +135,7 @@ class _Batches:
             kwargs["class_labels"] = torch.where(drop, torch.full_like(rows, self.null_label), self.labels[rows])
         elif s.conditioning == "text":
             assert self.text is not None and self.null_text is not None
-            kwargs["encoder_hidden_states"] = torch.where(drop[:, None, None], self.null_text, self.text[rows])
+            kwargs.update(text_inputs(self.unet, TextFeatures.where(drop, self.null_text, self.text[rows])))
         return x0, t, noise, kwargs
 
 
