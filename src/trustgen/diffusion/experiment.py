@@ -39,7 +39,14 @@ def run_train(
         run.write_config(settings)
         run.log(f"train {settings.conditioning} model on {settings.dataset} ({len(dataset)} images), "
                 f"{settings.steps} steps" + (f", resuming from {resume_from}" if resume_from else ""))
-        result = train_diffusion(settings, dataset, out_dir=out, resume_from=resume_from, progress=progress)
+        every = max(settings.steps // 40, 1)
+
+        def log_loss(step: int, loss: float) -> None:
+            if step % every == 0:
+                run.log(f"step {step} loss {loss:.4f}")
+
+        result = train_diffusion(settings, dataset, out_dir=out, resume_from=resume_from, progress=progress,
+                                 on_step=log_loss)
         result.model.save(out / "model")
         run.log(f"saved EMA model to {out / 'model'}")
         preview = _preview_samples(result.model, dataset, sample, settings.seed)
