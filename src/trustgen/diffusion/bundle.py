@@ -17,6 +17,7 @@ from typing import Any
 
 from trustgen.core.errors import CorruptFileError, TrustgenError, UnsafeFileError
 from trustgen.core.runs import write_text_atomic
+from trustgen.core.safe_io import read_json
 from trustgen.diffusion.text import TextEncoder, load_text_encoder
 
 META_NAME = "trustgen.json"
@@ -103,16 +104,6 @@ def _load_module(cls: Any, folder: Path, allow_pickle: bool) -> Any:
     return module.eval()
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CorruptFileError(f"cannot read {path}: {exc}") from None
-    if not isinstance(data, dict):
-        raise CorruptFileError(f"{path} must hold a JSON object")
-    return data
-
-
 def resolve_model_path(name_or_dir: str) -> Path:
     """A zoo model name (hash-verified) or a folder path."""
     from trustgen.core import zoo
@@ -135,9 +126,9 @@ def load_model(name_or_dir: str | Path, *, allow_pickle: bool = False, device: s
     folder = resolve_model_path(str(name_or_dir))
     if not (folder / "unet").is_dir() or not (folder / "scheduler").is_dir():
         raise TrustgenError(f"{folder} is not a diffusion model folder (needs unet/ and scheduler/)")
-    scheduler_config = _read_json(folder / "scheduler" / "scheduler_config.json")
+    scheduler_config = read_json(folder / "scheduler" / "scheduler_config.json")
     if (folder / META_NAME).is_file():
-        meta = _read_json(folder / META_NAME)
+        meta = read_json(folder / META_NAME)
         conditioning = meta.get("conditioning", "none")
         cls = UNet2DConditionModel if conditioning == "text" else UNet2DModel
         unet = _load_module(cls, folder / "unet", allow_pickle)
@@ -155,7 +146,7 @@ def load_model(name_or_dir: str | Path, *, allow_pickle: bool = False, device: s
 def _load_foreign_pipeline(folder: Path, scheduler_config: dict[str, Any], allow_pickle: bool,
                            cond_cls: Any, plain_cls: Any, vae_cls: Any) -> DiffusionModel:
     """A diffusers pipeline folder not written by trustgen (DDPM or Stable-Diffusion-like)."""
-    unet_config = _read_json(folder / "unet" / "config.json")
+    unet_config = read_json(folder / "unet" / "config.json")
     is_text = "cross_attention_dim" in unet_config
     unet = _load_module(cond_cls if is_text else plain_cls, folder / "unet", allow_pickle)
     vae = _load_module(vae_cls, folder / "vae", allow_pickle) if (folder / "vae").is_dir() else None

@@ -31,22 +31,21 @@ def build_unet(
     from diffusers import UNet2DConditionModel, UNet2DModel
 
     levels = len(unet.block_out_channels)
+    common: dict[str, Any] = {
+        "sample_size": size, "in_channels": channels, "out_channels": channels,
+        "block_out_channels": unet.block_out_channels, "layers_per_block": unet.layers_per_block,
+        "norm_num_groups": unet.norm_num_groups, "attention_head_dim": unet.attention_head_dim,
+    }
     if conditioning == "text":
         if cross_attention_dim is None:
             raise ValueError("a text-conditional UNet needs cross_attention_dim")
         down = _block_types(levels, unet.attention_levels, "DownBlock2D", "CrossAttnDownBlock2D")
         up = tuple(t.replace("Down", "Up") for t in reversed(down))
         return UNet2DConditionModel(
-            sample_size=size,
-            in_channels=channels,
-            out_channels=channels,
-            block_out_channels=unet.block_out_channels,
-            layers_per_block=unet.layers_per_block,
             down_block_types=down,
             up_block_types=up,
             cross_attention_dim=cross_attention_dim,
-            norm_num_groups=unet.norm_num_groups,
-            attention_head_dim=unet.attention_head_dim,
+            **common,
             **({"class_embed_type": "projection", "projection_class_embeddings_input_dim": cross_attention_dim}
                if unet.pooled_text else {}),
         )
@@ -57,19 +56,8 @@ def build_unet(
         if not num_classes:
             raise ValueError("a class-conditional UNet needs num_classes")
         kwargs["num_class_embeds"] = num_classes + 1
-    return UNet2DModel(
-        sample_size=size,
-        in_channels=channels,
-        out_channels=channels,
-        block_out_channels=unet.block_out_channels,
-        layers_per_block=unet.layers_per_block,
-        down_block_types=down,
-        up_block_types=up,
-        norm_num_groups=unet.norm_num_groups,
-        attention_head_dim=unet.attention_head_dim,
-        add_attention=unet.attention_levels > 0,
-        **kwargs,
-    )
+    return UNet2DModel(down_block_types=down, up_block_types=up, add_attention=unet.attention_levels > 0,
+                       **common, **kwargs)
 
 
 def text_inputs(unet: Any, text: Any) -> dict[str, Any]:

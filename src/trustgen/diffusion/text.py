@@ -17,8 +17,8 @@ embedding — a global conditioning path, as the pooled text embedding of Imagen
 from __future__ import annotations
 
 import gzip
-from functools import lru_cache
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 

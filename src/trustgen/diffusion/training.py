@@ -103,7 +103,6 @@ class _Batches:
     """Draws (x0, condition) batches and the per-step randomness from one generator."""
 
     def __init__(self, model: DiffusionModel, dataset: ImageDataset, settings: DiffusionTrainSettings, device: str):
-        import torch
 
         self.settings = settings
         self.images = dataset.images.to(device)

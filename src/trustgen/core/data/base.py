@@ -11,6 +11,20 @@ if TYPE_CHECKING:
 Split = Literal["train", "test", "all"]
 
 
+def seeded_split_indices(n: int, split: Split, *, seed: int = 0, test_fraction: float = 0.2) -> Any:
+    """Sorted row indices of ``split`` among ``n`` rows: a seeded permutation, the first
+    ``round(n·test_fraction)`` rows of which are the test split."""
+    import numpy as np
+
+    perm = np.random.default_rng(seed).permutation(n)
+    n_test = round(n * test_fraction)
+    if split == "train":
+        return np.sort(perm[n_test:])
+    if split == "test":
+        return np.sort(perm[:n_test])
+    return np.arange(n)
+
+
 @dataclass
 class DatasetInfo:
     """A registry entry: what ``trustgen data list`` shows."""

@@ -12,7 +12,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from trustgen.core.data.base import ImageDataset, Split
+from trustgen.core.data.base import ImageDataset, Split, seeded_split_indices
 
 IMAGE_SIZE = 32
 NUM_FACES = 100
@@ -39,13 +39,7 @@ def _faces() -> np.ndarray:
 
 def face_split_indices(split: Split) -> np.ndarray:
     """Sorted row indices of ``split`` among the 100 faces."""
-    perm = np.random.default_rng(SPLIT_SEED).permutation(NUM_FACES)
-    n_test = round(NUM_FACES * TEST_FRACTION)
-    if split == "train":
-        return np.sort(perm[n_test:])
-    if split == "test":
-        return np.sort(perm[:n_test])
-    return np.arange(NUM_FACES)
+    return seeded_split_indices(NUM_FACES, split, seed=SPLIT_SEED, test_fraction=TEST_FRACTION)
 
 
 def load_faces_dataset(split: Split = "train") -> ImageDataset:

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from trustgen.core.data.base import DatasetInfo, ImageDataset, Split
+from trustgen.core.data.base import DatasetInfo, ImageDataset, Split, seeded_split_indices
 from trustgen.core.errors import CorruptFileError, TrustgenError
 
 if TYPE_CHECKING:
@@ -141,13 +141,7 @@ def read_image(path: Path, size: int, channels: int) -> np.ndarray:
 
 def folder_split_indices(n: int, split: Split) -> np.ndarray:
     """Sorted indices of ``split`` among ``n`` sorted files."""
-    perm = np.random.default_rng(SPLIT_SEED).permutation(n)
-    n_test = round(n * TEST_FRACTION)
-    if split == "train":
-        return np.sort(perm[n_test:])
-    if split == "test":
-        return np.sort(perm[:n_test])
-    return np.arange(n)
+    return seeded_split_indices(n, split, seed=SPLIT_SEED, test_fraction=TEST_FRACTION)
 
 
 def imagefolder_info(spec: str) -> DatasetInfo:
