@@ -37,6 +37,7 @@ class DiffusionTrainSettings(Settings):
     warmup_steps: int = Field(100, ge=0)
     ema_decay: float = Field(0.999, ge=0, lt=1)
     cond_dropout: float = Field(0.1, ge=0, le=1)  # classifier-free guidance training drop rate
+    guidance_scale: float = Field(1.0, ge=0)  # default CFG scale saved with class/text models (1 = none)
     num_train_timesteps: int = Field(1000, ge=2)
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
     t_min: int = Field(0, ge=0)  # train only on timesteps in [t_min, t_max); CollaFuse uses this

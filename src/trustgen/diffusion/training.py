@@ -57,7 +57,8 @@ def new_model(settings: DiffusionTrainSettings, dataset: ImageDataset) -> Diffus
     torch.manual_seed(settings.seed)
     unet = build_unet(settings.unet, channels=c, size=h, conditioning=settings.conditioning,
                       num_classes=dataset.num_classes, cross_attention_dim=text.dim if text else None)
-    meta = {"dataset": dataset.name, "guidance_scale": 1.0 if settings.conditioning == "none" else 3.0}
+    meta = {"dataset": dataset.name,
+            "guidance_scale": 1.0 if settings.conditioning == "none" else settings.guidance_scale}
     return DiffusionModel(unet, scheduler_config(settings), settings.conditioning, (c, h, w),
                           dataset.class_names, text, meta=meta)
 
