@@ -25,6 +25,7 @@ from trustgen.diffusion.checkpoint import load_checkpoint, save_checkpoint
 from trustgen.diffusion.config import DiffusionTrainSettings
 from trustgen.diffusion.models import build_unet, count_parameters, text_inputs
 from trustgen.diffusion.text import TextFeatures, load_text_encoder
+from trustgen.diffusion.trainer import DenoiserTrainer
 
 
 def scheduler_config(settings: DiffusionTrainSettings) -> dict[str, Any]:
@@ -88,18 +89,6 @@ def learning_rate(settings: DiffusionTrainSettings, step: int) -> float:
     return settings.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def _ema_update(ema: dict[str, Any], model: Any, decay: float, step: int) -> None:
-    import torch
-
-    d = min(decay, (1 + step) / (10 + step))
-    with torch.no_grad():
-        for name, value in model.state_dict().items():
-            if value.dtype.is_floating_point:
-                ema[name].lerp_(value, 1 - d)
-            else:
-                ema[name].copy_(value)
-
-
 class _Batches:
     """Draws (x0, condition) batches and the per-step randomness from one generator."""
 
@@ -154,56 +143,43 @@ def train_diffusion(
     ``on_step(step, loss)`` is called after every optimizer step (tests use it to simulate a kill).
     """
     import torch
-    import torch.nn.functional as F
-    from diffusers import DDPMScheduler
 
     from trustgen.core.device import resolve_device
 
     device = resolve_device(settings.device)
     model = (model or new_model(settings, dataset)).to(device)
-    unet = model.unet.train()
-    noise_schedule = DDPMScheduler.from_config(model.scheduler_config)
-    optimizer = torch.optim.AdamW(unet.parameters(), lr=settings.lr, weight_decay=settings.weight_decay)
-    ema = {k: v.detach().clone() for k, v in unet.state_dict().items()}
+    trainer = DenoiserTrainer(model, lr=settings.lr, weight_decay=settings.weight_decay, ema_decay=settings.ema_decay)
     g = torch.Generator(device=device).manual_seed(settings.seed)
     start = 0
     if resume_from is not None:
-        start = _restore(resume_from, unet, ema, optimizer, g)
+        start = _restore(resume_from, trainer, g)
     batches = _Batches(model, dataset, settings, device)
     losses: list[float] = []
     began = time.perf_counter()
     for step in track(range(start, settings.steps), description="training", enabled=progress,
                       total=settings.steps - start):
-        for group in optimizer.param_groups:
-            group["lr"] = learning_rate(settings, step)
         x0, t, noise, kwargs = batches.draw(g)
-        xt = noise_schedule.add_noise(x0, noise, t)
-        loss = F.mse_loss(unet(xt, t, **kwargs).sample, noise)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        _ema_update(ema, unet, settings.ema_decay, step)
-        losses.append(float(loss.detach()))
+        losses.append(trainer.step(x0, t, noise, kwargs, lr=learning_rate(settings, step), step=step))
         done = step + 1
         if out_dir is not None and (done % settings.checkpoint_every == 0 or done == settings.steps):
-            save_checkpoint(out_dir / "checkpoints", done, model=unet, ema=ema, optimizer=optimizer, generator=g,
+            save_checkpoint(out_dir / "checkpoints", done, model=trainer.unet, ema=trainer.ema,
+                            optimizer=trainer.optimizer, generator=g,
                             extra={"settings": settings.model_dump(mode="json")})
         if on_step is not None:
             on_step(done, losses[-1])
-    unet.load_state_dict(ema)
-    unet.eval()
-    return TrainResult(model, settings.steps, losses, time.perf_counter() - began, count_parameters(unet))
+    trainer.finish()
+    return TrainResult(model, settings.steps, losses, time.perf_counter() - began, count_parameters(model.unet))
 
 
-def _restore(path: Path, unet: Any, ema: dict[str, Any], optimizer: Any, g: Any) -> int:
+def _restore(path: Path, trainer: DenoiserTrainer, g: Any) -> int:
     import torch
 
     ckpt = load_checkpoint(path)
     try:
-        unet.load_state_dict(ckpt["model"])
+        trainer.unet.load_state_dict(ckpt["model"])
         for name, value in ckpt["ema"].items():
-            ema[name].copy_(value)
-        optimizer.load_state_dict(ckpt["optimizer"])
+            trainer.ema[name].copy_(value)
+        trainer.optimizer.load_state_dict(ckpt["optimizer"])
     except (RuntimeError, KeyError, ValueError) as exc:
         first = str(exc).strip().splitlines()[0]
         raise CorruptFileError(f"checkpoint {path} does not fit this model (wrong shape?): {first}") from None
