@@ -1,0 +1,53 @@
+"""Assemble clients and a server from settings and a data set (partitioned by label)."""
+
+from __future__ import annotations
+
+from trustgen.collab.config import CollabSettings
+from trustgen.collab.engine import CollabEngine
+from trustgen.collab.roles import CollabClient, CollabServer
+from trustgen.collab.schedule import cut_timestep, server_scheduler_config
+from trustgen.core.data import ImageDataset, parse_partition
+from trustgen.core.errors import TrustgenError
+from trustgen.diffusion.config import DiffusionTrainSettings
+from trustgen.diffusion.training import new_model
+
+
+def model_settings(settings: CollabSettings, seed: int) -> DiffusionTrainSettings:
+    """The per-denoiser settings of a CollaFuse run (every side uses the same architecture, as the authors)."""
+    return DiffusionTrainSettings(
+        dataset=settings.dataset, conditioning=settings.conditioning, num_train_timesteps=settings.num_train_timesteps,
+        beta_schedule=settings.beta_schedule, seed=seed, unet=settings.unet,
+    )
+
+
+def partition(settings: CollabSettings, data: ImageDataset) -> list[ImageDataset]:
+    """The clients' data: ``data`` split by ``settings.partition`` (seeded)."""
+    import numpy as np
+
+    labels = data.labels.numpy() if data.labels is not None else np.zeros(len(data), dtype=int)
+    parts = parse_partition(settings.partition, labels, settings.clients, settings.seed)
+    if any(len(p) == 0 for p in parts):
+        raise TrustgenError("a client partition is empty: use fewer clients or a larger Dirichlet alpha")
+    return [data.subset(p) for p in parts]
+
+
+def build_engine(settings: CollabSettings, client_data: list[ImageDataset]) -> CollabEngine:
+    """Fresh (seeded) client denoisers for ``t < t_c`` and a server denoiser for ``t ≥ t_c``."""
+    if settings.conditioning == "class" and any(d.labels is None for d in client_data):
+        raise TrustgenError(f"dataset {settings.dataset!r} has no labels: use conditioning=none")
+    T = settings.num_train_timesteps
+    t_c = cut_timestep(settings.cut, T)
+    common = {"lr": settings.lr, "ema_decay": settings.ema_decay, "cond_dropout": settings.cond_dropout}
+    clients = []
+    for i, data in enumerate(client_data):
+        model = new_model(model_settings(settings, settings.seed + 1 + i), data)
+        clients.append(CollabClient(i, data, model, t_c, batch_size=settings.batch_size,
+                                    seed=settings.seed + 101 + i, **common))
+    server = None
+    if t_c < T:
+        model = new_model(model_settings(settings, settings.seed), client_data[0])
+        model.scheduler_config = server_scheduler_config(model.scheduler_config, t_c, settings.handoff)
+        model.meta["role"] = f"CollaFuse server, handoff={settings.handoff}, t_c={t_c}"
+        server = CollabServer(model, t_c, settings.handoff, seed=settings.seed + 100, full_T=T,
+                              num_classes=client_data[0].num_classes, **common)
+    return CollabEngine(clients, server, settings.cut)

@@ -1,0 +1,146 @@
+"""The two CollaFuse roles as plain Python objects (no transport inside).
+
+A :class:`CollabClient` owns a data partition and a denoiser for ``t < t_c``; it trains that denoiser
+on its raw images and, from the same batch, forms the hand-off images it sends up. A
+:class:`CollabServer` owns one denoiser for ``t ≥ t_c`` shared by all clients and trains it on the
+hand-off images it receives. Generation: the server runs ``T → t_c`` for a client's request and
+hands ``x̂_{t_c−1}`` down; the client finishes ``t_c → 0`` with its own model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from trustgen.collab.payload import CutPayload, HandoffImages
+from trustgen.collab.schedule import noise_to_cut, server_timestep
+from trustgen.core.data import ImageDataset
+from trustgen.diffusion.bundle import DiffusionModel
+from trustgen.diffusion.sampling import Conditioning, denoise
+from trustgen.diffusion.trainer import DenoiserTrainer
+
+
+def _class_kwargs(labels: Any, null_label: int | None, drop: Any) -> dict[str, Any]:
+    """UNet class-label input with classifier-free dropout to the null class."""
+    import torch
+
+    if labels is None or null_label is None:
+        return {}
+    return {"class_labels": torch.where(drop, torch.full_like(labels, null_label), labels)}
+
+
+def _run_chain(model: DiffusionModel, x: Any, timesteps: list[int], labels: Any, generator: Any) -> Any:
+    """Denoise ``x`` over an explicit descending list of the model's own timesteps (DDPM steps)."""
+    from diffusers import DDPMScheduler
+
+    if not timesteps:
+        return x
+    scheduler = DDPMScheduler.from_config(model.scheduler_config)
+    scheduler.set_timesteps(timesteps=timesteps)
+    cond = Conditioning(labels=labels, null_label=len(model.class_names or []) or None)
+    return denoise(model, x, scheduler, timesteps, cond, generator)
+
+
+class CollabClient:
+    """One data owner: its partition, its low-noise denoiser, and what it sends at the cut."""
+
+    def __init__(self, client_id: int, data: ImageDataset, model: DiffusionModel, t_c: int, *,
+                 batch_size: int, lr: float, ema_decay: float, cond_dropout: float, seed: int):
+        import torch
+
+        self.client_id = client_id
+        self.data = data
+        self.model = model
+        self.t_c = t_c
+        self.T = model.num_train_timesteps
+        self.batch_size = batch_size
+        self.cond_dropout = cond_dropout
+        self.trainer = DenoiserTrainer(model, lr=lr, ema_decay=ema_decay) if t_c > 0 else None
+        self.generator = torch.Generator().manual_seed(seed)
+        self.null_label = data.num_classes if model.conditioning == "class" else None
+
+    def train_step(self, step: int, lr: float) -> tuple[float | None, CutPayload | None]:
+        """Train the own denoiser on ``t < t_c`` and form this batch's hand-off payload (if a server exists)."""
+        import torch
+
+        g = self.generator
+        rows = torch.randint(0, len(self.data), (self.batch_size,), generator=g)
+        x0 = self.data.images[rows]
+        labels = self.data.labels[rows] if self.null_label is not None and self.data.labels is not None else None
+        loss = None
+        if self.trainer is not None:
+            t = torch.randint(0, self.t_c, (self.batch_size,), generator=g)
+            noise = torch.randn(x0.shape, generator=g)
+            drop = torch.rand((self.batch_size,), generator=g) < self.cond_dropout
+            loss = self.trainer.step(x0, t, noise, _class_kwargs(labels, self.null_label, drop), lr=lr, step=step)
+        payload = None
+        if self.t_c < self.T:
+            eps_c = torch.randn(x0.shape, generator=g)  # the client's own noise: never sent
+            x_cut = noise_to_cut(x0, self.t_c, self.model.scheduler_config, eps_c).float()
+            payload = CutPayload(self.client_id, x_cut, labels)
+        return loss, payload
+
+    def finish(self, x_start: Any, labels: Any, timesteps: list[int], generator: Any) -> Any:
+        """Denoise the server's hand-off images (or pure noise, at ``c = 1``) down to clean images."""
+        return _run_chain(self.model, x_start, timesteps, labels, generator).clamp(-1, 1)
+
+    def done_training(self) -> None:
+        if self.trainer is not None:
+            self.trainer.finish()
+
+
+class CollabServer:
+    """The shared high-noise denoiser, trained on every client's hand-off images."""
+
+    def __init__(self, model: DiffusionModel, t_c: int, handoff: str, *, lr: float, ema_decay: float,
+                 cond_dropout: float, seed: int, num_classes: int | None, full_T: int):
+        import torch
+
+        self.model = model
+        self.t_c = t_c
+        self.handoff = handoff
+        self.full_T = full_T
+        self.num_classes = num_classes if model.conditioning == "class" else None
+        self.cond_dropout = cond_dropout
+        self.trainer = DenoiserTrainer(model, lr=lr, ema_decay=ema_decay)
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def train_on(self, payload: CutPayload, step: int, lr: float) -> float:
+        """Validate a payload and take one step on it with the server's own timesteps and noise."""
+        import torch
+
+        payload.validate(self.model.image_shape, self.num_classes)
+        g = self.generator
+        n = payload.x_cut.shape[0]
+        low, high = server_timestep(self.t_c, self.t_c, self.handoff), server_timestep(self.full_T, self.t_c,
+                                                                                         self.handoff)
+        t = torch.randint(low, high, (n,), generator=g)
+        noise = torch.randn(payload.x_cut.shape, generator=g)
+        drop = torch.rand((n,), generator=g) < self.cond_dropout
+        kwargs = _class_kwargs(payload.labels, self.num_classes, drop)
+        return self.trainer.step(payload.x_cut, t, noise, kwargs, lr=lr, step=step)
+
+    def generate(self, client_id: int, n: int, labels: Any, chain: list[int], generator: Any) -> HandoffImages:
+        """Run the server's part of the chain (full-chain timesteps ``chain``, all ``≥ t_c``) from noise."""
+        import torch
+
+        x = torch.randn((n, *self.model.image_shape), generator=generator)
+        if self.handoff == "exact":
+            own = [server_timestep(t, self.t_c, "exact") for t in chain]
+            x = _run_chain(self.model, x, own, labels, generator)
+        else:  # marginal: the full schedule, stopping after the step at t_c (the authors' chain state)
+            x = _run_chain_stop(self.model, x, chain, labels, generator, self.full_T)
+        return HandoffImages(client_id, x.float())
+
+    def done_training(self) -> None:
+        self.trainer.finish()
+
+
+def _run_chain_stop(model: DiffusionModel, x: Any, chain: list[int], labels: Any, generator: Any, T: int) -> Any:
+    """Marginal hand-off: step over ``chain`` with the full schedule, each step going to the next full-grid
+    timestep, so the last step (at ``t_c``) ends at the noisy state ``x_{t_c−1}``, not at a clean estimate."""
+    from diffusers import DDPMScheduler
+
+    scheduler = DDPMScheduler.from_config(model.scheduler_config)
+    scheduler.set_timesteps(timesteps=[*chain, max(chain[-1] - 1, 0)] if chain[-1] > 0 else chain)
+    cond = Conditioning(labels=labels, null_label=len(model.class_names or []) or None)
+    return denoise(model, x, scheduler, chain, cond, generator)
