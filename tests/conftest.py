@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 
+sys.path.insert(0, os.path.dirname(__file__))  # tests/cli_support.py
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")

@@ -13,23 +13,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from cli_support import assert_bad_input, trustgen
+
 TINY = ["unet.block_out_channels=[8,16]", "unet.norm_num_groups=4", "unet.attention_head_dim=4",
         "batch_size=8", "num_train_timesteps=20", "warmup_steps=1"]
-
-
-def trustgen(*args: str, timeout: int = 300) -> subprocess.CompletedProcess:
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "trustgen.cli.app", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
-def assert_bad_input(result: subprocess.CompletedProcess, *words: str) -> None:
-    lines = result.stderr.strip().splitlines()
-    assert result.returncode == 2, result.stderr
-    assert len(lines) == 1 and lines[0].startswith("error: "), result.stderr
-    assert "Traceback" not in result.stderr
-    for word in words:
-        assert word in lines[0]
 
 
 def test_version_and_lists():

@@ -26,6 +26,8 @@ class GenerationStats:
     client_unet_evals: int
     server_unet_evals: int
     bytes_down: int
+    client_seconds: float = 0.0
+    server_seconds: float = 0.0
 
 
 @dataclass
@@ -77,6 +79,8 @@ class CollabEngine:
     def generate(self, client_id: int, n: int, *, labels: Any = None, sample_steps: int | None = None,
                  seed: int = 0) -> tuple[Any, GenerationStats]:
         """``n`` images for client ``client_id``: server ``T → t_c``, hand-off, client ``t_c → 0``."""
+        import time
+
         import torch
 
         client = self.clients[client_id]
@@ -87,14 +91,19 @@ class CollabEngine:
         g = torch.Generator().manual_seed(seed)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long)
+        began = time.perf_counter()
         if self.server is not None and server_chain:
             message = self.server.generate(client_id, n, labels, server_chain, g)
             self.send("handoff_images", message)
             x, bytes_down = message.x_handoff, message.nbytes()
         else:
             x, bytes_down = torch.randn((n, *client.model.image_shape), generator=g), 0
+        handed = time.perf_counter()
         images = client.finish(x, labels, client_chain, g)
-        return images, GenerationStats(len(client_chain), len(server_chain) if self.server else 0, bytes_down // n)
+        done = time.perf_counter()
+        stats = GenerationStats(len(client_chain), len(server_chain) if self.server else 0, bytes_down // n,
+                                (done - handed) / n, (handed - began) / n)
+        return images, stats
 
 
 def inspect_payloads(engine: CollabEngine) -> list[tuple[str, Any]]:

@@ -1,0 +1,53 @@
+"""`trustgen collab run|sweep` end to end on tiny settings, and their bad-input errors."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cli_support import assert_bad_input, trustgen
+
+TINY = ["num_train_timesteps=20", "batch_size=8", "samples_per_client=20", "unet.block_out_channels=[8,16]",
+        "unet.norm_num_groups=4", "unet.attention_head_dim=4"]
+
+
+def test_run_writes_per_client_metrics(tmp_path):
+    result = trustgen("collab", "run", "--cut", "0.25", "--steps", "3", "--partition", "dirichlet:0.3", *TINY,
+                      "--out", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    m = json.loads(result.stdout)
+    assert (m["cut"], m["T"], m["t_c"], m["handoff"]) == (0.25, 20, 5, "exact")
+    assert len(m["clients"]) == 3
+    for c in m["clients"]:
+        assert c["unet_evals_per_image"] == 5 and c["server_unet_evals_per_image"] == 15
+        assert c["bytes_up_per_sample"] == 16 * 16 * 4 + 8 and c["bytes_down_per_image"] == 16 * 16 * 4
+        assert 0 <= c["reid_rate"] <= 1 and c["reid_chance"] == pytest.approx(1 / c["train_images"])
+        for key in ("fd_digits", "fd_floor", "flops_per_image", "recon_mse", "recon_ssim", "membership_auroc"):
+            assert isinstance(c[key], int | float), key
+    assert {"fd_digits", "fd_digits_floor", "reid_rate"} <= set(m["pooled"])
+    for name in ("config.yaml", "metrics.json", "report.md", "samples_client0.png", "log.txt"):
+        assert (tmp_path / name).is_file(), name
+
+
+def test_sweep_table_and_plot(tmp_path):
+    result = trustgen("collab", "sweep", "--cuts", "0,0.5,1", "--steps", "2", *TINY, "--out", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    m = json.loads(result.stdout)
+    assert [(r["cut"], r["handoff"]) for r in m["rows"]] == [(0.0, "exact"), (0.5, "exact"), (0.5, "marginal"),
+                                                            (1.0, "exact")]
+    assert [r["clients"][0]["unet_evals_per_image"] for r in m["rows"]] == [0, 10, 10, 20]
+    assert m["baselines"]["local_only"]["cut"] == 1.0 and m["baselines"]["centralised"]["cut"] == 0.0
+    assert m["rows"][-1]["pooled"]["reid_rate"] == 0.0  # local-only: nothing leaves the client
+    assert (tmp_path / "tradeoff.png").is_file() and (tmp_path / "c0.5-marginal" / "metrics.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [(["run", "--cut", "1.5"], ["cut"]), (["run", "--clients", "2000"], ["cannot split"]),
+     (["run", "--partition", "dirichlet:x"], ["bad partition"]), (["sweep", "--cuts", "0,2"], ["bad --cuts"]),
+     (["run", "--handoff", "sideways"], ["handoff"])],
+)
+def test_bad_input(tmp_path, args, words):
+    assert_bad_input(trustgen("collab", *args, "--out", tmp_path / "r"), *words)
+    assert not (tmp_path / "r" / "metrics.json").exists()

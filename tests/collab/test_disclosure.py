@@ -1,0 +1,49 @@
+"""The server's reconstruction attack: it must work where the noise is low and fail where it is high."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from trustgen.collab.disclosure import (
+    fit_handoff_prior,
+    mean_pairwise_mse,
+    reconstruction_attack,
+    tweedie_reconstruction,
+)
+
+
+def test_tweedie_is_the_exact_posterior_mean_for_gaussian_data():
+    rng = np.random.default_rng(0)
+    d, n, a = 4, 20000, 0.5
+    cov = np.diag([1.0, 0.5, 0.2, 0.1])
+    x0 = rng.multivariate_normal(np.ones(d), cov, n)
+    xh = np.sqrt(a) * x0 + np.sqrt(1 - a) * rng.standard_normal((n, d))
+    x_hat = tweedie_reconstruction(xh, a, fit_handoff_prior(xh, a))
+    # per-dimension posterior variance of a Gaussian: σ²(1−a) / (aσ² + 1 − a)
+    expected = np.diag(cov) * (1 - a) / (a * np.diag(cov) + 1 - a)
+    assert np.allclose(((x_hat - x0) ** 2).mean(axis=0), expected, rtol=0.05)
+
+
+@pytest.mark.parametrize(("alpha_bar", "reid_low", "reid_high"), [(0.98, 0.9, 1.0), (0.02, 0.0, 0.1)])
+def test_reidentification_tracks_the_noise_level(digits_train, alpha_bar, reid_low, reid_high):
+    rows = torch.randperm(len(digits_train), generator=torch.Generator().manual_seed(1))
+    x0 = digits_train.images[rows[:300]]
+    g = torch.Generator().manual_seed(0)
+    xh = alpha_bar**0.5 * x0 + (1 - alpha_bar) ** 0.5 * torch.randn(x0.shape, generator=g)
+    held = digits_train.images[rows[300:400]].numpy()
+    result = reconstruction_attack(xh.numpy(), x0.numpy(), np.arange(300), x0.numpy(), held, alpha_bar)
+    assert reid_low <= result["reid_rate"] <= reid_high
+    assert result["reid_chance"] == pytest.approx(1 / 300)
+    if alpha_bar > 0.5:
+        assert result["membership_auroc"] > 0.9 and result["recon_ssim"] > 0.8
+    else:
+        assert 0.35 < result["membership_auroc"] < 0.75
+
+
+def test_pairwise_mse_matches_a_direct_computation():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(size=(5, 3, 4)), rng.normal(size=(7, 3, 4))
+    direct = np.mean([((x - y) ** 2).mean() for x in a for y in b])
+    assert mean_pairwise_mse(a, b) == pytest.approx(direct)
