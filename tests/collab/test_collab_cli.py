@@ -39,6 +39,9 @@ def test_sweep_table_and_plot(tmp_path):
     assert [r["clients"][0]["unet_evals_per_image"] for r in m["rows"]] == [0, 10, 10, 20]
     assert m["baselines"]["local_only"]["cut"] == 1.0 and m["baselines"]["centralised"]["cut"] == 0.0
     assert m["rows"][-1]["pooled"]["reid_rate"] == 0.0  # local-only: nothing leaves the client
+    fedavg = m["baselines"]["fedavg"]
+    assert fedavg["steps_per_client"] == 2 * 2  # the same optimisation budget as a CollaFuse client + server
+    assert len(fedavg["clients"]) == 3 and isinstance(fedavg["pooled"]["fd_digits"], float)
     assert (tmp_path / "tradeoff.png").is_file() and (tmp_path / "c0.5-marginal" / "metrics.json").is_file()
 
 

@@ -22,9 +22,9 @@ def parse_cuts(text: str) -> list[float]:
 
 
 def run_sweep(settings: CollabSettings, cuts: list[float], out: Path, *, handoffs: tuple[str, ...] = ("exact",),
-              progress: bool = False) -> dict[str, Any]:
-    """Run every (cut, hand-off) pair into ``out/c<cut>-<handoff>/`` and summarise them."""
-    from trustgen.collab.experiment import run_collab
+              fedavg: bool = True, progress: bool = False) -> dict[str, Any]:
+    """Run every (cut, hand-off) pair into ``out/c<cut>-<handoff>/`` (and FedAvg) and summarise them."""
+    from trustgen.collab.experiment import run_collab, run_fedavg
 
     rows = []
     for cut in cuts:
@@ -35,9 +35,8 @@ def run_sweep(settings: CollabSettings, cuts: list[float], out: Path, *, handoff
             rows.append(run_collab(run_settings, out / f"c{cut:g}-{handoff}", progress=progress))
     by_cut = {(r["cut"], r["handoff"]): r for r in rows}
     baselines = {"local_only": by_cut.get((1.0, "exact")), "centralised": by_cut.get((0.0, "exact")),
-                 "fedavg": None}
-    metrics = {"rows": rows, "baselines": baselines,
-               "note": "fedavg baseline not implemented yet; local_only = c=1 and centralised = c=0 rows"}
+                 "fedavg": run_fedavg(settings, out / "fedavg", progress=progress) if fedavg else None}
+    metrics = {"rows": rows, "baselines": baselines}
     with RunDir(out) as run:
         run.write_config(settings)
         plot_tradeoff(rows, run.file("tradeoff.png"))
