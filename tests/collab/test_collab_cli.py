@@ -54,3 +54,13 @@ def test_sweep_table_and_plot(tmp_path):
 def test_bad_input(tmp_path, args, words):
     assert_bad_input(trustgen("collab", *args, "--out", tmp_path / "r"), *words)
     assert not (tmp_path / "r" / "metrics.json").exists()
+
+
+def test_privacy_curve_falls_with_the_cut(tmp_path):
+    result = trustgen("collab", "privacy", "--cuts", "0,0.3,0.9,1", "--out", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    rows = json.loads(result.stdout)["rows"]
+    reid = [r["reid_rate"] for r in rows]
+    assert reid[0] == 1.0 and reid[-1] == 0.0  # raw data at c = 0; nothing sent at c = 1
+    assert reid[1] > 0.5 > 0.05 > reid[2]  # low noise is re-identified, high noise almost never
+    assert rows[2]["reid_rate"] < 5 * rows[2]["reid_chance"]

@@ -75,3 +75,31 @@ def sweep(
     folder = out_dir(out, "collab-sweep")
     metrics = run_sweep(settings, parse_cuts(cuts), folder, handoffs=chosen, progress=progress_enabled(as_json))
     emit(metrics if as_json else {"runs": len(metrics["rows"]), "report": str(folder / "report.md")}, as_json, folder)
+
+
+@app.command()
+def privacy(
+    overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Setting overrides."),
+    cuts: str = typer.Option("0,0.1,0.2,0.3,0.4,0.5,0.6,0.7,0.8,0.9,1.0", "--cuts", help="Client shares."),
+    dataset: str = typer.Option(None, "--dataset"),
+    clients: int = typer.Option(None, "--clients"),
+    partition: str = typer.Option(None, "--partition"),
+    seed: int = typer.Option(None, "--seed"),
+    out: Path = OutOption,
+    as_json: bool = JsonOption,
+) -> None:
+    """The server's reconstruction attack against every cut (no training needed): the honest privacy curve."""
+    from trustgen.collab.sweep import parse_cuts, privacy_curve
+    from trustgen.core.data import dataset_info
+    from trustgen.core.runs import RunDir, metrics_table
+
+    settings = _settings(overrides, None, dataset=dataset, clients=clients, partition=partition, seed=seed)
+    dataset_info(settings.dataset)
+    folder = out_dir(out, "collab-privacy")
+    rows = privacy_curve(settings, parse_cuts(cuts))
+    with RunDir(folder) as run:
+        run.write_config(settings)
+        table = "\n\n".join(f"### c = {r['cut']:g}\n\n" + metrics_table(r) for r in rows)
+        run.write_report("# Reconstruction attack against the cut\n\n" + table + "\n")
+        run.write_metrics({"rows": rows})
+    emit({"rows": rows} if as_json else {f"reid_rate@c={r['cut']:g}": r["reid_rate"] for r in rows}, as_json, folder)

@@ -92,3 +92,47 @@ def _report(rows: list[dict[str, Any]]) -> str:
                      f"{p.get('confidence', float('nan')):.3f} | {evals} | {p['reid_rate']:.3f} | "
                      f"{p['reid_chance']:.4f} | {p['membership_auroc']:.3f} |")
     return "# CollaFuse sweep\n\n" + "\n".join(lines) + "\n\n![trade-off](tradeoff.png)\n"
+
+
+def privacy_curve(settings: CollabSettings, cuts: list[float]) -> list[dict[str, Any]]:
+    """The server's reconstruction attack at every cut, without training anything.
+
+    The attack only uses what the server receives (hand-off images at noise level ``ᾱ_{t_c−1}``) and the
+    clients' data, so its curve over ``c`` is a property of the noise schedule and the data; it is the
+    same as the disclosure numbers of ``collab run`` at those cuts (same seeds).
+    """
+    import numpy as np
+    import torch
+
+    from trustgen.collab.build import partition
+    from trustgen.collab.disclosure import reconstruction_attack
+    from trustgen.collab.experiment import split_heldout
+    from trustgen.collab.schedule import cut_timestep, handoff_alpha_bar, noise_to_cut
+    from trustgen.core.data import load_dataset
+    from trustgen.diffusion.config import DiffusionTrainSettings
+    from trustgen.diffusion.training import scheduler_config
+
+    sched = scheduler_config(DiffusionTrainSettings(num_train_timesteps=settings.num_train_timesteps,
+                                                    beta_schedule=settings.beta_schedule))
+    parts = [split_heldout(p, settings.seed + i)
+             for i, p in enumerate(partition(settings, load_dataset(settings.dataset)))]
+    rows = []
+    for cut in cuts:
+        t_c = cut_timestep(cut, settings.num_train_timesteps)
+        if t_c == settings.num_train_timesteps:
+            rows.append({"cut": cut, "t_c": t_c, "alpha_bar": None, "reid_rate": 0.0, "membership_auroc": 0.5,
+                         "recon_mse": None, "reid_chance": float(np.mean([1 / len(tr) for tr, _ in parts]))})
+            continue
+        a = handoff_alpha_bar(sched, t_c)
+        per_client = []
+        for train, heldout in parts:
+            g = torch.Generator().manual_seed(settings.seed + 3)
+            x0 = train.images
+            received = noise_to_cut(x0, t_c, sched, torch.randn(x0.shape, generator=g)).numpy()
+            per_client.append(reconstruction_attack(received, x0.numpy(), np.arange(len(x0)), x0.numpy(),
+                                                    heldout.images.numpy(), a))
+        row: dict[str, Any] = {"cut": cut, "t_c": t_c, "alpha_bar": a}
+        for key in per_client[0]:
+            row[key] = float(np.mean([c[key] for c in per_client]))
+        rows.append(row)
+    return rows
