@@ -47,8 +47,10 @@ class CollabEngine:
         for listen in self.listeners:
             listen(kind, message)
 
-    def train(self, steps: int, lr: Callable[[int], float], progress: bool = False) -> dict[str, list[float]]:
-        """``steps`` rounds: each client one step and one payload, the server one step per payload."""
+    def train(self, steps: int, lr: Callable[[int], float], progress: bool = False,
+              on_round: Callable[[int, dict[str, list[float]]], None] | None = None) -> dict[str, list[float]]:
+        """``steps`` rounds: each client one step and one payload, the server one step per payload.
+        ``on_round(step, losses)`` is called after every round (run folders log from it)."""
         from trustgen.core.progress import track
 
         losses: dict[str, list[float]] = {"server": [], **{f"client_{c.client_id}": [] for c in self.clients}}
@@ -60,6 +62,8 @@ class CollabEngine:
                 if payload is not None and self.server is not None:
                     self.send("cut_payload", payload)
                     self._deliver(payload, step, lr(step), losses["server"])
+            if on_round is not None:
+                on_round(step + 1, losses)
         for client in self.clients:
             client.done_training()
         if self.server is not None:

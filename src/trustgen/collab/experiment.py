@@ -87,7 +87,14 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
     with RunDir(out) as run:
         run.write_config(settings)
         run.log(f"collab run: {settings.clients} clients, cut {settings.cut}, handoff {settings.handoff}")
-        losses = engine.train(settings.steps, lambda s: learning_rate(schedule, s), progress=progress)
+        every = max(settings.steps // 20, 1)
+
+        def log_round(step: int, losses: dict[str, list[float]]) -> None:
+            if step % every == 0:
+                run.log(f"round {step}: " + ", ".join(f"{k} {np.mean(v[-every:]):.4f}" for k, v in losses.items() if v))
+
+        losses = engine.train(settings.steps, lambda s: learning_rate(schedule, s), progress=progress,
+                              on_round=log_round)
         clients, pooled_images = [], []
         for i, (train, heldout) in enumerate(parts):
             client = engine.clients[i]
