@@ -27,6 +27,16 @@ def split_heldout(data: ImageDataset, seed: int) -> tuple[ImageDataset, ImageDat
     return data.subset(np.sort(perm[n_out:])), data.subset(np.sort(perm[:n_out]))
 
 
+def request_labels(settings: CollabSettings, train: ImageDataset, client: int) -> Any:
+    """Labels a client asks to generate: drawn (seeded) from its own label distribution."""
+    import torch
+
+    if settings.conditioning != "class" or train.labels is None:
+        return None
+    rng = np.random.default_rng(settings.seed + 7 + client)
+    return torch.as_tensor(rng.choice(train.labels.numpy(), settings.samples_per_client))
+
+
 def _fidelity(images: Any, heldout: ImageDataset, train: ImageDataset, dataset: str, seed: int) -> dict[str, Any]:
     from trustgen.core.metrics import extractor_for_dataset, frechet_distance, get_extractor
 
@@ -98,10 +108,7 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
         clients, pooled_images = [], []
         for i, (train, heldout) in enumerate(parts):
             client = engine.clients[i]
-            rng = np.random.default_rng(settings.seed + 7 + i)
-            labels = None
-            if settings.conditioning == "class" and train.labels is not None:
-                labels = torch.as_tensor(rng.choice(train.labels.numpy(), settings.samples_per_client))
+            labels = request_labels(settings, train, i)
             images, stats = engine.generate(i, settings.samples_per_client, labels=labels,
                                             sample_steps=settings.sample_steps, seed=settings.seed + 11 + i)
             pooled_images.append(images)
@@ -167,10 +174,7 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
         model, cost = train_fedavg(settings, [train for train, _ in parts], progress=progress)
         clients, pooled_images = [], []
         for i, (train, heldout) in enumerate(parts):
-            rng = np.random.default_rng(settings.seed + 7 + i)
-            labels = None
-            if settings.conditioning == "class" and train.labels is not None:
-                labels = torch.as_tensor(rng.choice(train.labels.numpy(), settings.samples_per_client))
+            labels = request_labels(settings, train, i)
             images = sample(model, settings.samples_per_client, labels=labels, sampler="ddpm",
                             steps=settings.sample_steps, seed=settings.seed + 11 + i)
             pooled_images.append(images)
