@@ -105,7 +105,7 @@ def privacy_curve(settings: CollabSettings, cuts: list[float]) -> list[dict[str,
     import torch
 
     from trustgen.collab.build import partition
-    from trustgen.collab.disclosure import reconstruction_attack
+    from trustgen.collab.disclosure import mean_pairwise_mse, reconstruction_attack
     from trustgen.collab.experiment import split_heldout
     from trustgen.collab.schedule import cut_timestep, handoff_alpha_bar, noise_to_cut
     from trustgen.core.data import load_dataset
@@ -129,8 +129,10 @@ def privacy_curve(settings: CollabSettings, cuts: list[float]) -> list[dict[str,
             g = torch.Generator().manual_seed(settings.seed + 3)
             x0 = train.images
             received = noise_to_cut(x0, t_c, sched, torch.randn(x0.shape, generator=g)).numpy()
-            per_client.append(reconstruction_attack(received, x0.numpy(), np.arange(len(x0)), x0.numpy(),
-                                                    heldout.images.numpy(), a))
+            attack = reconstruction_attack(received, x0.numpy(), np.arange(len(x0)), x0.numpy(),
+                                           heldout.images.numpy(), a)
+            attack["mse_received_vs_real"] = mean_pairwise_mse(received, x0.numpy())  # the authors' metric
+            per_client.append(attack)
         row: dict[str, Any] = {"cut": cut, "t_c": t_c, "alpha_bar": a}
         for key in per_client[0]:
             row[key] = float(np.mean([c[key] for c in per_client]))
