@@ -23,9 +23,9 @@ def out_dir(out: Path | None, command: str) -> Path:
 def emit(metrics: dict[str, Any], as_json: bool, out: Path | None = None) -> None:
     """Print metrics as JSON (stdout) or a short human summary."""
     if as_json:
-        from trustgen.core.runs import _json_safe
+        from trustgen.core.runs import json_safe
 
-        sys.stdout.write(json.dumps(_json_safe(metrics), indent=2) + "\n")
+        sys.stdout.write(json.dumps(json_safe(metrics), indent=2) + "\n")
         return
     from rich.console import Console
     from rich.table import Table

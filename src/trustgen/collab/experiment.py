@@ -27,6 +27,15 @@ def split_heldout(data: ImageDataset, seed: int) -> tuple[ImageDataset, ImageDat
     return data.subset(np.sort(perm[n_out:])), data.subset(np.sort(perm[:n_out]))
 
 
+def client_splits(settings: CollabSettings) -> list[tuple[ImageDataset, ImageDataset]]:
+    """Every client's (training, held-out) images: the data set partitioned, then each part split 85/15."""
+    from trustgen.collab.build import partition
+    from trustgen.core.data import load_dataset
+
+    parts = partition(settings, load_dataset(settings.dataset))
+    return [split_heldout(p, settings.seed + i) for i, p in enumerate(parts)]
+
+
 def request_labels(settings: CollabSettings, train: ImageDataset, client: int) -> Any:
     """Labels a client asks to generate: drawn (seeded) from its own label distribution."""
     import torch
@@ -76,10 +85,9 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
     """Train, generate, measure; writes the run folder and returns ``metrics.json``'s content."""
     import torch
 
-    from trustgen.collab.build import build_engine, partition
+    from trustgen.collab.build import build_engine
     from trustgen.collab.cost import forward_flops, train_step_flops_per_sample
     from trustgen.collab.schedule import cut_timestep
-    from trustgen.core.data import load_dataset
     from trustgen.core.figures import save_grid
     from trustgen.core.metrics import evaluate_samples
     from trustgen.core.seeding import seed_everything
@@ -87,8 +95,7 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
     from trustgen.diffusion.training import learning_rate
 
     seed_everything(settings.seed)
-    client_parts = partition(settings, load_dataset(settings.dataset))
-    parts = [split_heldout(p, settings.seed + i) for i, p in enumerate(client_parts)]
+    parts = client_splits(settings)
     engine = build_engine(settings, [train for train, _ in parts])
     handoffs: dict[int, Any] = {}
     engine.listeners.append(lambda kind, msg: handoffs.__setitem__(msg.client_id, msg.x_handoff)
@@ -160,15 +167,12 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
     """The FedAvg baseline on the same partitions, step budget and fidelity measurement as ``run_collab``."""
     import torch
 
-    from trustgen.collab.build import partition
     from trustgen.collab.fedavg import train_fedavg
-    from trustgen.core.data import load_dataset
     from trustgen.core.figures import save_grid
     from trustgen.core.metrics import evaluate_samples
     from trustgen.diffusion.sampling import sample
 
-    client_parts = partition(settings, load_dataset(settings.dataset))
-    parts = [split_heldout(p, settings.seed + i) for i, p in enumerate(client_parts)]
+    parts = client_splits(settings)
     with RunDir(out) as run:
         run.write_config(settings)
         model, cost = train_fedavg(settings, [train for train, _ in parts], progress=progress)

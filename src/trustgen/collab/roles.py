@@ -28,14 +28,20 @@ def _class_kwargs(labels: Any, null_label: int | None, drop: Any) -> dict[str, A
     return {"class_labels": torch.where(drop, torch.full_like(labels, null_label), labels)}
 
 
-def _run_chain(model: DiffusionModel, x: Any, timesteps: list[int], labels: Any, generator: Any) -> Any:
-    """Denoise ``x`` over an explicit descending list of the model's own timesteps (DDPM steps)."""
+def _run_chain(model: DiffusionModel, x: Any, timesteps: list[int], labels: Any, generator: Any,
+               *, stop_noisy: bool = False) -> Any:
+    """Denoise ``x`` over an explicit descending list of the model's own timesteps (DDPM steps).
+
+    By default the last step lands on the clean estimate. ``stop_noisy`` makes it land on the next
+    integer timestep instead (the authors' marginal server stops at the noisy state ``x_{t_c−1}``).
+    """
     from diffusers import DDPMScheduler
 
     if not timesteps:
         return x
     scheduler = DDPMScheduler.from_config(model.scheduler_config)
-    scheduler.set_timesteps(timesteps=timesteps)
+    grid = [*timesteps, timesteps[-1] - 1] if stop_noisy and timesteps[-1] > 0 else timesteps
+    scheduler.set_timesteps(timesteps=grid)
     cond = Conditioning(labels=labels, null_label=len(model.class_names or []) or None)
     return denoise(model, x, scheduler, timesteps, cond, generator)
 
@@ -128,19 +134,9 @@ class CollabServer:
             own = [server_timestep(t, self.t_c, "exact") for t in chain]
             x = _run_chain(self.model, x, own, labels, generator)
         else:  # marginal: the full schedule, stopping after the step at t_c (the authors' chain state)
-            x = _run_chain_stop(self.model, x, chain, labels, generator, self.full_T)
+            x = _run_chain(self.model, x, chain, labels, generator, stop_noisy=True)
         return HandoffImages(client_id, x.float())
 
     def done_training(self) -> None:
         self.trainer.finish()
 
-
-def _run_chain_stop(model: DiffusionModel, x: Any, chain: list[int], labels: Any, generator: Any, T: int) -> Any:
-    """Marginal hand-off: step over ``chain`` with the full schedule, each step going to the next full-grid
-    timestep, so the last step (at ``t_c``) ends at the noisy state ``x_{t_c−1}``, not at a clean estimate."""
-    from diffusers import DDPMScheduler
-
-    scheduler = DDPMScheduler.from_config(model.scheduler_config)
-    scheduler.set_timesteps(timesteps=[*chain, max(chain[-1] - 1, 0)] if chain[-1] > 0 else chain)
-    cond = Conditioning(labels=labels, null_label=len(model.class_names or []) or None)
-    return denoise(model, x, scheduler, chain, cond, generator)

@@ -104,18 +104,15 @@ def privacy_curve(settings: CollabSettings, cuts: list[float]) -> list[dict[str,
     import numpy as np
     import torch
 
-    from trustgen.collab.build import partition
     from trustgen.collab.disclosure import mean_pairwise_mse, reconstruction_attack
-    from trustgen.collab.experiment import split_heldout
+    from trustgen.collab.experiment import client_splits
     from trustgen.collab.schedule import cut_timestep, handoff_alpha_bar, noise_to_cut
-    from trustgen.core.data import load_dataset
     from trustgen.diffusion.config import DiffusionTrainSettings
     from trustgen.diffusion.training import scheduler_config
 
     sched = scheduler_config(DiffusionTrainSettings(num_train_timesteps=settings.num_train_timesteps,
                                                     beta_schedule=settings.beta_schedule))
-    parts = [split_heldout(p, settings.seed + i)
-             for i, p in enumerate(partition(settings, load_dataset(settings.dataset)))]
+    parts = client_splits(settings)
     rows = []
     for cut in cuts:
         t_c = cut_timestep(cut, settings.num_train_timesteps)

@@ -57,11 +57,11 @@ def write_text_atomic(path: str | Path, text: str) -> None:
         tmp.write_text(text, encoding="utf-8")
 
 
-def _json_safe(value: Any) -> Any:
+def json_safe(value: Any) -> Any:
     if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
+        return {str(k): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
+        return [json_safe(v) for v in value]
     if hasattr(value, "item") and callable(value.item):  # numpy / torch scalars
         value = value.item()
     if isinstance(value, float) and not math.isfinite(value):
@@ -92,7 +92,7 @@ class RunDir:
     def write_metrics(self, metrics: dict[str, Any]) -> Path:
         """Write ``metrics.json`` (non-finite floats become ``null``)."""
         path = self.file("metrics.json")
-        write_text_atomic(path, json.dumps(_json_safe(metrics), indent=2, sort_keys=False) + "\n")
+        write_text_atomic(path, json.dumps(json_safe(metrics), indent=2, sort_keys=False) + "\n")
         return path
 
     def write_report(self, markdown: str) -> None:
