@@ -58,10 +58,13 @@ def sweep(
     steps: int = typer.Option(None, "--steps"),
     config: Path = typer.Option(None, "--config"),
     seed: int = typer.Option(None, "--seed"),
+    jobs: int = typer.Option(1, "--jobs", min=1, help="Runs in parallel (separate processes, one thread each)."),
     out: Path = OutOption,
     as_json: bool = JsonOption,
 ) -> None:
-    """Runs over several cuts: a table, trade-off.png, sample grids per client and cut."""
+    """Runs over several cuts: a table, trade-off.png, sample grids per client and cut, and the baselines.
+
+    Finished runs in OUT with the same settings are reused, so a stopped sweep resumes."""
     from trustgen.collab.sweep import parse_cuts, run_sweep
     from trustgen.core.data import dataset_info
     from trustgen.core.errors import TrustgenError
@@ -73,7 +76,8 @@ def sweep(
                          seed=seed)
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-sweep")
-    metrics = run_sweep(settings, parse_cuts(cuts), folder, handoffs=chosen, progress=progress_enabled(as_json))
+    metrics = run_sweep(settings, parse_cuts(cuts), folder, handoffs=chosen, jobs=jobs,
+                        progress=progress_enabled(as_json))
     emit(metrics if as_json else {"runs": len(metrics["rows"]), "report": str(folder / "report.md")}, as_json, folder)
 
 

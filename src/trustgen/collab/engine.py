@@ -8,7 +8,8 @@ inspect it, and rejects a malformed payload without stopping the run.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,7 +22,7 @@ Listener = Callable[[str, Any], None]
 
 @dataclass
 class GenerationStats:
-    """Cost of one generation request, per image."""
+    """Cost of one generation request, per image (UNet evaluations counted by forward hooks)."""
 
     client_unet_evals: int
     server_unet_evals: int
@@ -96,18 +97,32 @@ class CollabEngine:
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long)
         began = time.perf_counter()
+        server_calls = [0]
         if self.server is not None and server_chain:
-            message = self.server.generate(client_id, n, labels, server_chain, g)
+            with count_calls(self.server.model.unet) as server_calls:
+                message = self.server.generate(client_id, n, labels, server_chain, g)
             self.send("handoff_images", message)
             x, bytes_down = message.x_handoff, message.nbytes()
         else:
             x, bytes_down = torch.randn((n, *client.model.image_shape), generator=g), 0
         handed = time.perf_counter()
-        images = client.finish(x, labels, client_chain, g)
+        with count_calls(client.model.unet) as client_calls:
+            images = client.finish(x, labels, client_chain, g)
         done = time.perf_counter()
-        stats = GenerationStats(len(client_chain), len(server_chain) if self.server else 0, bytes_down // n,
-                                (done - handed) / n, (handed - began) / n)
+        stats = GenerationStats(client_calls[0], server_calls[0], bytes_down // n, (done - handed) / n,
+                                (handed - began) / n)
         return images, stats
+
+
+@contextmanager
+def count_calls(module: Any) -> Iterator[list[int]]:
+    """Count the forward calls of ``module`` inside the block (one UNet call per denoising step and batch)."""
+    calls = [0]
+    handle = module.register_forward_hook(lambda *_: calls.__setitem__(0, calls[0] + 1))
+    try:
+        yield calls
+    finally:
+        handle.remove()
 
 
 def inspect_payloads(engine: CollabEngine) -> list[tuple[str, Any]]:

@@ -81,6 +81,12 @@ def _disclosure(engine: Any, client: Any, train: ImageDataset, heldout: ImageDat
     return result
 
 
+def _full_sampler_probe(engine: Any, client: int, labels: Any, seed: int) -> Any:
+    """Generation cost with the full T-step sampler (two images), when the run samples on a K-step grid."""
+    return engine.generate(client, 2, labels=None if labels is None else labels[:2], sample_steps=None,
+                           seed=seed + 13)[1]
+
+
 def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -> dict[str, Any]:
     """Train, generate, measure; writes the run folder and returns ``metrics.json``'s content."""
     import torch
@@ -123,8 +129,10 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
             record: dict[str, Any] = {"id": i, "train_images": len(train), "heldout_images": len(heldout)}
             record.update(_fidelity(images, heldout, train, settings.dataset, settings.seed))
             flops = forward_flops(client.model)
+            full = stats if settings.sample_steps is None else _full_sampler_probe(engine, i, labels, settings.seed)
             record.update({
                 "unet_evals_per_image": stats.client_unet_evals,
+                "unet_evals_per_image_full_sampler": full.client_unet_evals,
                 "server_unet_evals_per_image": stats.server_unet_evals,
                 "flops_per_image": stats.client_unet_evals * flops,
                 "flops_per_train_sample": train_step_flops_per_sample(client.model) if client.t_c > 0 else 0,

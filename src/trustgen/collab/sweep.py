@@ -22,27 +22,79 @@ def parse_cuts(text: str) -> list[float]:
 
 
 def run_sweep(settings: CollabSettings, cuts: list[float], out: Path, *, handoffs: tuple[str, ...] = ("exact",),
-              fedavg: bool = True, progress: bool = False) -> dict[str, Any]:
-    """Run every (cut, hand-off) pair into ``out/c<cut>-<handoff>/`` (and FedAvg) and summarise them."""
-    from trustgen.collab.experiment import run_collab, run_fedavg
+              fedavg: bool = True, jobs: int = 1, progress: bool = False) -> dict[str, Any]:
+    """Run every (cut, hand-off) pair into ``out/c<cut>-<handoff>/`` (and FedAvg) and summarise them.
 
-    rows = []
+    A run folder that already holds a finished run (``metrics.json``) with the same settings is reused,
+    so an interrupted sweep resumes where it stopped. ``jobs > 1`` runs that many in parallel processes
+    (one thread each).
+    """
+    tasks: list[tuple[str, CollabSettings, Path]] = []
     for cut in cuts:
         for handoff in handoffs:
             if handoff == "marginal" and cut in (0.0, 1.0):
                 continue  # no hand-off to differ at the ends
-            run_settings = settings.model_copy(update={"cut": cut, "handoff": handoff})
-            rows.append(run_collab(run_settings, out / f"c{cut:g}-{handoff}", progress=progress))
+            tasks.append(("collab", settings.model_copy(update={"cut": cut, "handoff": handoff}),
+                          out / f"c{cut:g}-{handoff}"))
+    if fedavg:
+        tasks.append(("fedavg", settings, out / "fedavg"))
+    results = _run_tasks(tasks, jobs, progress)
+    rows = [r for (kind, _, _), r in zip(tasks, results, strict=True) if kind == "collab"]
     by_cut = {(r["cut"], r["handoff"]): r for r in rows}
     baselines = {"local_only": by_cut.get((1.0, "exact")), "centralised": by_cut.get((0.0, "exact")),
-                 "fedavg": run_fedavg(settings, out / "fedavg", progress=progress) if fedavg else None}
+                 "fedavg": results[-1] if fedavg else None}
     metrics = {"rows": rows, "baselines": baselines}
     with RunDir(out) as run:
         run.write_config(settings)
         plot_tradeoff(rows, run.file("tradeoff.png"))
-        run.write_report(_report(rows))
+        run.write_report(_report(rows, baselines))
         run.write_metrics(metrics)
     return metrics
+
+
+def finished_run(folder: Path, settings: CollabSettings) -> dict[str, Any] | None:
+    """The metrics of a finished run in ``folder`` made with exactly ``settings``, else ``None``."""
+    from pydantic import ValidationError
+
+    from trustgen.core.config import read_yaml
+    from trustgen.core.safe_io import read_json
+
+    if not (folder / "metrics.json").is_file() or not (folder / "config.yaml").is_file():
+        return None
+    try:
+        done = CollabSettings.model_validate(read_yaml(folder / "config.yaml"))
+        metrics = read_json(folder / "metrics.json")
+    except (TrustgenError, ValidationError):
+        return None
+    return metrics if done.model_dump() == settings.model_dump() else None
+
+
+def _run_task(kind: str, settings: CollabSettings, folder: Path, progress: bool = False) -> dict[str, Any]:
+    from trustgen.collab.experiment import run_collab, run_fedavg
+
+    done = finished_run(folder, settings)
+    if done is not None:
+        return done
+    run = run_collab if kind == "collab" else run_fedavg
+    return run(settings, folder, progress=progress)
+
+
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def _run_tasks(tasks: list[tuple[str, CollabSettings, Path]], jobs: int, progress: bool) -> list[dict[str, Any]]:
+    if jobs <= 1:
+        return [_run_task(kind, s, folder, progress) for kind, s, folder in tasks]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_one_thread) as pool:
+        futures = [pool.submit(_run_task, kind, s, folder) for kind, s, folder in tasks]
+        return [f.result() for f in futures]
 
 
 def _fd_key(row: dict[str, Any]) -> str:
@@ -82,15 +134,21 @@ def plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
     plt.close(fig)
 
 
-def _report(rows: list[dict[str, Any]]) -> str:
-    lines = ["| c | hand-off | t_c | pooled FD | floor | confidence | client evals/image | re-id | chance | "
-             "membership AUROC |", "|---|---|---|---|---|---|---|---|---|---|"]
+def _report(rows: list[dict[str, Any]], baselines: dict[str, Any]) -> str:
+    lines = ["| c | hand-off | t_c | pooled FD | floor | confidence | client evals/image (full sampler) | re-id | "
+             "chance | membership AUROC |", "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         p, key = r["pooled"], _fd_key(r)
-        evals = r["clients"][0]["unet_evals_per_image"]
+        first = r["clients"][0]
+        evals = f"{first['unet_evals_per_image']} ({first.get('unet_evals_per_image_full_sampler', '—')})"
         lines.append(f"| {r['cut']:g} | {r['handoff']} | {r['t_c']} | {p[key]:.2f} | {p[key + '_floor']:.2f} | "
                      f"{p.get('confidence', float('nan')):.3f} | {evals} | {p['reid_rate']:.3f} | "
                      f"{p['reid_chance']:.4f} | {p['membership_auroc']:.3f} |")
+    fed = baselines.get("fedavg")
+    if fed:
+        key = _fd_key(fed)
+        lines.append(f"| FedAvg | weights | — | {fed['pooled'][key]:.2f} | {fed['pooled'][key + '_floor']:.2f} | "
+                     f"{fed['pooled'].get('confidence', float('nan')):.3f} | all | — | — | — |")
     return "# CollaFuse sweep\n\n" + "\n".join(lines) + "\n\n![trade-off](tradeoff.png)\n"
 
 

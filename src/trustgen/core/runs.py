@@ -87,6 +87,9 @@ class RunDir:
         self._log.flush()
 
     def write_config(self, settings: BaseModel) -> None:
+        """Record the settings of a run that starts now; a ``metrics.json`` left from an earlier run is
+        removed, so the folder never looks finished before this run writes its own."""
+        self.file("metrics.json").unlink(missing_ok=True)
         write_text_atomic(self.file("config.yaml"), settings_to_yaml(settings))
 
     def write_metrics(self, metrics: dict[str, Any]) -> Path:
