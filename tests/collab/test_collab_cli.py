@@ -64,3 +64,35 @@ def test_privacy_curve_falls_with_the_cut(tmp_path):
     assert reid[0] == 1.0 and reid[-1] == 0.0  # raw data at c = 0; nothing sent at c = 1
     assert reid[1] > 0.5 > 0.05 > reid[2]  # low noise is re-identified, high noise almost never
     assert rows[2]["reid_rate"] < 5 * rows[2]["reid_chance"]
+
+
+def test_sweep_reuses_finished_runs_and_reruns_changed_ones(tmp_path, monkeypatch):
+    from trustgen.collab import experiment
+    from trustgen.collab.config import CollabSettings
+    from trustgen.collab.sweep import finished_run, run_sweep
+    from trustgen.core.config import resolve_settings
+
+    settings = resolve_settings(CollabSettings, overrides=[*TINY, "steps=2"])
+    first = run_sweep(settings, [0.5], tmp_path, fedavg=False)
+    monkeypatch.setattr(experiment, "run_collab", lambda *a, **k: pytest.fail("a finished run was re-run"))
+    again = run_sweep(settings, [0.5], tmp_path, fedavg=False)
+    assert again["rows"] == json.loads(json.dumps(first["rows"]))
+    assert finished_run(tmp_path / "c0.5-exact", settings.model_copy(update={"cut": 0.5, "steps": 3})) is None
+
+
+def test_mri_preset_uses_hospital_slice_ranges(tmp_path):
+    result = trustgen("collab", "run", "--preset", "mri", "--cut", "0.5", "--steps", "2", "samples_per_client=12",
+                      *TINY, "--out", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    m = json.loads(result.stdout)
+    assert "fd_pixels" in m["clients"][0] and "fd_pixels" in m["pooled"]
+    assert [c["train_images"] + c["heldout_images"] for c in m["clients"]] == [30, 30, 30]
+
+
+def test_per_client_cuts_on_the_command_line(tmp_path):
+    result = trustgen("collab", "run", "--cut", "0.25,0.5,1", "--steps", "2", *TINY, "--out", tmp_path, "--json")
+    assert result.returncode == 0, result.stderr
+    m = json.loads(result.stdout)
+    assert m["t_c"] == [5, 10, 20] and [c["unet_evals_per_image"] for c in m["clients"]] == [5, 10, 20]
+    assert m["clients"][2]["reid_rate"] == 0.0 and m["clients"][2]["recon_mse"] is None
+    assert_bad_input(trustgen("collab", "run", "--cut", "0.2,0.4", "--out", tmp_path / "bad"), "per-client cuts")

@@ -127,3 +127,33 @@ def test_malformed_payloads_are_rejected_and_the_run_goes_on(clients_data):
     assert len(engine.rejected) == 5 and len(losses) == 1
     assert "NaN" in engine.rejected[0] and "shape" in engine.rejected[1] and "float32" in engine.rejected[2]
     assert engine.bytes_up == {1: 4 * 256 * 4 + 4 * 8}
+
+
+@pytest.mark.parametrize(("handoff", "server_models"), [("exact", 2), ("marginal", 1)])
+def test_per_client_cuts(handoff, server_models, clients_data):
+    engine = build_engine(tiny(cut=[0.25, 0.5, 1.0], handoff=handoff), clients_data)
+    seen = inspect_payloads(engine)
+    engine.train(2, lr=lambda s: 1e-3)
+    assert [c.t_c for c in engine.clients] == [10, 20, 40]
+    assert len({id(m) for m in engine.server.models.values()}) == server_models
+    assert sorted({msg.client_id for kind, msg in seen if kind == "cut_payload"}) == [0, 1]  # c = 1 sends nothing
+    for client, evals in ((0, 10), (1, 20), (2, 40)):
+        images, stats = engine.generate(client, 2, labels=[3, 4])
+        assert stats.client_unet_evals == evals and stats.server_unet_evals == 40 - evals
+        assert torch.isfinite(images).all()
+
+
+def test_per_client_cuts_must_match_the_clients():
+    with pytest.raises(ValueError, match="2 per-client cuts for 3 clients"):
+        tiny(cut=[0.2, 0.4])
+
+
+@pytest.mark.parametrize("handoff", ["exact", "marginal"])
+def test_ddim_generation_costs_the_client_its_share(handoff, clients_data):
+    engine = build_engine(tiny(cut=0.5, handoff=handoff, sampler="ddim"), clients_data)
+    engine.train(1, lr=lambda s: 1e-3)
+    images, stats = engine.generate(0, 3, labels=[1, 2, 3])
+    assert (stats.client_unet_evals, stats.server_unet_evals) == (20, 20)
+    _, grid = engine.generate(0, 3, labels=[1, 2, 3], sample_steps=10)
+    assert (grid.client_unet_evals, grid.server_unet_evals) == (5, 5)
+    assert images.shape == (3, 1, 16, 16) and torch.isfinite(images).all()

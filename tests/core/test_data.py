@@ -289,3 +289,12 @@ def test_partition_bad_specs() -> None:
         parse_partition("dirichlet:0.5", None, 4)
     with pytest.raises(TrustgenError, match="cannot split"):
         partition_iid(3, 5)
+
+
+def test_contiguous_partition_keeps_order_and_sizes():
+    from trustgen.core.data import parse_partition
+
+    parts = parse_partition("contiguous", np.zeros(10), 3)
+    assert [p.tolist() for p in parts] == [[0, 1, 2, 3], [4, 5, 6], [7, 8, 9]]
+    with pytest.raises(TrustgenError, match="cannot split"):
+        parse_partition("contiguous", np.zeros(2), 3)

@@ -88,3 +88,22 @@ def test_text_model_with_minilm_follows_the_prompt_mechanics(tiny_settings):
     assert not torch.equal(a, b)  # the prompt reaches the UNet
     with pytest.raises(TrustgenError, match="give --prompt"):
         sample(model, 2)
+
+
+def test_explicit_ddim_equals_diffusers_ddim_and_splits_exactly(uncond):
+    from trustgen.collab.schedule import alpha_bars
+    from trustgen.diffusion.sampling import Conditioning, denoise, denoise_ddim
+
+    torch.manual_seed(0)
+    for p in uncond.unet.parameters():  # a fresh UNet predicts ~0; make its output matter
+        p.data.add_(0.05 * torch.randn_like(p))
+    x = torch.randn(3, 1, 16, 16, generator=torch.Generator().manual_seed(1))
+    scheduler = make_scheduler(uncond, "ddim", 10)
+    grid = [int(t) for t in scheduler.timesteps]
+    reference = denoise(uncond, x.clone(), scheduler, grid, Conditioning())
+    ours = denoise_ddim(uncond, x.clone(), grid, Conditioning())
+    assert torch.allclose(ours, reference, atol=1e-5)
+    # split at any step: the first part ends at the noise level of the next listed step
+    a = alpha_bars(uncond.scheduler_config)
+    head = denoise_ddim(uncond, x.clone(), grid[:4], Conditioning(), final_alpha_bar=float(a[grid[4]]))
+    assert torch.allclose(denoise_ddim(uncond, head, grid[4:], Conditioning()), ours, atol=1e-5)

@@ -12,23 +12,45 @@ app = typer.Typer(help="CollaFuse: clients keep data and run the last c·T steps
                   no_args_is_help=True)
 
 
-def _settings(overrides: list[str] | None, config: Path | None, **explicit: object):  # -> CollabSettings
-    from trustgen.collab.config import CollabSettings
+def _settings(overrides: list[str] | None, config: Path | None, preset_name: str | None = None,
+              **explicit: object):  # -> CollabSettings
+    from trustgen.collab.config import CollabSettings, preset
     from trustgen.core.config import resolve_settings
 
-    return resolve_settings(CollabSettings, config_file=config, overrides=overrides, **explicit)
+    return resolve_settings(CollabSettings, config_file=config, overrides=overrides, base=preset(preset_name),
+                            **explicit)
+
+
+def _parse_cut(text: str | None) -> float | list[float] | None:
+    """``--cut 0.2`` (every client) or ``--cut 0.2,0.4,0.4`` (one per client)."""
+    from trustgen.core.errors import TrustgenError
+
+    if text is None:
+        return None
+    try:
+        values = [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise TrustgenError(f"bad --cut {text!r}: expected a number in [0, 1] or one per client") from None
+    if not values:
+        raise TrustgenError("--cut is empty")
+    return values[0] if len(values) == 1 else values
+
+
+PresetOption = typer.Option(None, "--preset", help="digits (3 clients, Dirichlet 0.3) or mri (3 hospitals).")
 
 
 @app.command()
 def run(
     overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Setting overrides."),
+    preset: str = PresetOption,
     dataset: str = typer.Option(None, "--dataset"),
     clients: int = typer.Option(None, "--clients"),
-    cut: float = typer.Option(None, "--cut", help="Client share c of the T steps, in [0, 1]."),
+    cut: str = typer.Option(None, "--cut", help="Client share c of the T steps in [0, 1], or one per client."),
     partition: str = typer.Option(None, "--partition", help="iid or dirichlet:ALPHA."),
     steps: int = typer.Option(None, "--steps", help="Training rounds."),
     handoff: str = typer.Option(None, "--handoff", help="exact (default) or marginal (the authors')."),
-    sample_steps: int = typer.Option(None, "--sample-steps", help="DDPM steps at generation (default all T)."),
+    sampler: str = typer.Option(None, "--sampler", help="ddpm (default) or ddim."),
+    sample_steps: int = typer.Option(None, "--sample-steps", help="Steps at generation (default all T)."),
     config: Path = typer.Option(None, "--config", help="YAML file of settings."),
     seed: int = typer.Option(None, "--seed"),
     out: Path = OutOption,
@@ -38,8 +60,9 @@ def run(
     from trustgen.collab.experiment import run_collab
     from trustgen.core.data import dataset_info
 
-    settings = _settings(overrides, config, dataset=dataset, clients=clients, cut=cut, partition=partition,
-                         steps=steps, handoff=handoff, sample_steps=sample_steps, seed=seed)
+    settings = _settings(overrides, config, preset, dataset=dataset, clients=clients, cut=_parse_cut(cut),
+                         partition=partition, steps=steps, handoff=handoff, sampler=sampler, sample_steps=sample_steps,
+                         seed=seed)
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-run")
     metrics = run_collab(settings, folder, progress=progress_enabled(as_json))
@@ -52,6 +75,7 @@ def sweep(
     overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Setting overrides."),
     cuts: str = typer.Option("0,0.2,0.4,0.6,0.8,1.0", "--cuts", help="Comma-separated client shares."),
     handoffs: str = typer.Option("exact,marginal", "--handoffs", help="Hand-offs to compare."),
+    preset: str = PresetOption,
     dataset: str = typer.Option(None, "--dataset"),
     clients: int = typer.Option(None, "--clients"),
     partition: str = typer.Option(None, "--partition"),
@@ -72,8 +96,8 @@ def sweep(
     chosen = tuple(h.strip() for h in handoffs.split(",") if h.strip())
     if not chosen or any(h not in ("exact", "marginal") for h in chosen):
         raise TrustgenError(f"bad --handoffs {handoffs!r}: use exact, marginal or both")
-    settings = _settings(overrides, config, dataset=dataset, clients=clients, partition=partition, steps=steps,
-                         seed=seed)
+    settings = _settings(overrides, config, preset, dataset=dataset, clients=clients, partition=partition,
+                         steps=steps, seed=seed)
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-sweep")
     metrics = run_sweep(settings, parse_cuts(cuts), folder, handoffs=chosen, jobs=jobs,

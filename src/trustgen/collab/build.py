@@ -36,18 +36,24 @@ def build_engine(settings: CollabSettings, client_data: list[ImageDataset]) -> C
     if settings.conditioning == "class" and any(d.labels is None for d in client_data):
         raise TrustgenError(f"dataset {settings.dataset!r} has no labels: use conditioning=none")
     T = settings.num_train_timesteps
-    t_c = cut_timestep(settings.cut, T)
+    cuts = [cut_timestep(c, T) for c in settings.client_cuts()]
     common = {"lr": settings.lr, "ema_decay": settings.ema_decay, "cond_dropout": settings.cond_dropout}
     clients = []
     for i, data in enumerate(client_data):
         model = new_model(model_settings(settings, settings.seed + 1 + i), data)
-        clients.append(CollabClient(i, data, model, t_c, batch_size=settings.batch_size,
+        clients.append(CollabClient(i, data, model, cuts[i], batch_size=settings.batch_size,
                                     seed=settings.seed + 101 + i, **common))
+    served = {i: t_c for i, t_c in enumerate(cuts) if t_c < T}
     server = None
-    if t_c < T:
-        model = new_model(model_settings(settings, settings.seed), client_data[0])
-        model.scheduler_config = server_scheduler_config(model.scheduler_config, t_c, settings.handoff)
-        model.meta["role"] = f"CollaFuse server, handoff={settings.handoff}, t_c={t_c}"
-        server = CollabServer(model, t_c, settings.handoff, seed=settings.seed + 100, full_T=T,
+    if served:
+        levels = sorted(set(served.values())) if settings.handoff == "exact" else [min(served.values())]
+        models = {}
+        for level in levels:
+            model = new_model(model_settings(settings, settings.seed), client_data[0])
+            model.scheduler_config = server_scheduler_config(model.scheduler_config, level, settings.handoff)
+            model.meta["role"] = f"CollaFuse server, handoff={settings.handoff}, t_c={level}"
+            models[level] = model
+        by_cut = {t_c: models[t_c] if settings.handoff == "exact" else models[levels[0]] for t_c in served.values()}
+        server = CollabServer(by_cut, served, settings.handoff, seed=settings.seed + 100, full_T=T,
                               num_classes=client_data[0].num_classes, **common)
-    return CollabEngine(clients, server, settings.cut)
+    return CollabEngine(clients, server, settings.client_cuts(), sampler=settings.sampler)

@@ -37,7 +37,8 @@ class CollabEngine:
 
     clients: list[CollabClient]
     server: CollabServer | None
-    cut: float
+    cuts: list[float]  # every client's share c
+    sampler: str = "ddpm"
     listeners: list[Listener] = field(default_factory=list)
     rejected: list[str] = field(default_factory=list)
     bytes_up: dict[int, int] = field(default_factory=dict)
@@ -92,22 +93,22 @@ class CollabEngine:
         T, t_c = client.T, client.t_c
         server_chain, client_chain = split_timesteps(T, t_c, sample_steps)
         if self.server is not None and self.server.handoff == "marginal":
-            client_chain = marginal_client_timesteps(T, self.cut, len(client_chain))
+            client_chain = marginal_client_timesteps(T, self.cuts[client_id], len(client_chain))
         g = torch.Generator().manual_seed(seed)
         if labels is not None:
             labels = torch.as_tensor(labels, dtype=torch.long)
         began = time.perf_counter()
         server_calls = [0]
         if self.server is not None and server_chain:
-            with count_calls(self.server.model.unet) as server_calls:
-                message = self.server.generate(client_id, n, labels, server_chain, g)
+            with count_calls(self.server.model_for(client_id).unet) as server_calls:
+                message = self.server.generate(client_id, n, labels, server_chain, g, self.sampler)
             self.send("handoff_images", message)
             x, bytes_down = message.x_handoff, message.nbytes()
         else:
             x, bytes_down = torch.randn((n, *client.model.image_shape), generator=g), 0
         handed = time.perf_counter()
         with count_calls(client.model.unet) as client_calls:
-            images = client.finish(x, labels, client_chain, g)
+            images = client.finish(x, labels, client_chain, g, self.sampler)
         done = time.perf_counter()
         stats = GenerationStats(client_calls[0], server_calls[0], bytes_down // n, (done - handed) / n,
                                 (handed - began) / n)

@@ -46,10 +46,11 @@ def request_labels(settings: CollabSettings, train: ImageDataset, client: int) -
     return torch.as_tensor(rng.choice(train.labels.numpy(), settings.samples_per_client))
 
 
-def _fidelity(images: Any, heldout: ImageDataset, train: ImageDataset, dataset: str, seed: int) -> dict[str, Any]:
+def _fidelity(images: Any, heldout: ImageDataset, train: ImageDataset, settings: CollabSettings) -> dict[str, Any]:
     from trustgen.core.metrics import extractor_for_dataset, frechet_distance, get_extractor
 
-    ext = get_extractor(extractor_for_dataset(dataset))
+    seed = settings.seed
+    ext = get_extractor(settings.extractor or extractor_for_dataset(settings.dataset))
     feats, real = ext.features(images), ext.features(heldout.images)
     rng = np.random.default_rng(seed)
     floor_rows = np.sort(rng.choice(len(train), min(len(images), len(train)), replace=False))
@@ -67,7 +68,7 @@ def _disclosure(engine: Any, client: Any, train: ImageDataset, heldout: ImageDat
     from trustgen.collab.disclosure import mean_pairwise_mse, reconstruction_attack
     from trustgen.collab.schedule import handoff_alpha_bar, noise_to_cut
 
-    if engine.server is None:
+    if engine.server is None or client.t_c >= client.T:
         return {"recon_mse": None, "recon_ssim": None, "reid_rate": 0.0, "reid_chance": 1.0 / len(train),
                 "membership_auroc": 0.5, "disclosure": "nothing leaves the client (c = 1)"}
     g = torch.Generator().manual_seed(seed)
@@ -126,8 +127,9 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
                                             sample_steps=settings.sample_steps, seed=settings.seed + 11 + i)
             pooled_images.append(images)
             save_grid(images[:50], run.file(f"samples_client{i}.png"), nrow=10)
-            record: dict[str, Any] = {"id": i, "train_images": len(train), "heldout_images": len(heldout)}
-            record.update(_fidelity(images, heldout, train, settings.dataset, settings.seed))
+            record: dict[str, Any] = {"id": i, "cut": settings.client_cuts()[i], "t_c": client.t_c,
+                                      "train_images": len(train), "heldout_images": len(heldout)}
+            record.update(_fidelity(images, heldout, train, settings))
             flops = forward_flops(client.model)
             full = stats if settings.sample_steps is None else _full_sampler_probe(engine, i, labels, settings.seed)
             record.update({
@@ -144,12 +146,15 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
             record.update(_disclosure(engine, client, train, heldout, handoffs.get(i, images), settings.seed + 3))
             clients.append(record)
             run.log(f"client {i}: {record}")
-        pooled = evaluate_samples(torch.cat(pooled_images), settings.dataset, seed=settings.seed)
+        pooled = evaluate_samples(torch.cat(pooled_images), settings.dataset, extractor=settings.extractor,
+                                  seed=settings.seed)
         for key in ("recon_mse", "recon_ssim", "reid_rate", "reid_chance", "membership_auroc"):
             values = [c[key] for c in clients if c.get(key) is not None]
             pooled[key] = float(np.mean(values)) if values else None
         T = settings.num_train_timesteps
-        metrics = {"cut": settings.cut, "T": T, "t_c": cut_timestep(settings.cut, T), "handoff": settings.handoff,
+        t_c = [cut_timestep(c, T) for c in settings.client_cuts()] if isinstance(settings.cut, list) else \
+            cut_timestep(settings.cut, T)
+        metrics = {"cut": settings.cut, "T": T, "t_c": t_c, "handoff": settings.handoff, "sampler": settings.sampler,
                    "clients": clients, "pooled": pooled, "rejected_payloads": len(engine.rejected),
                    "final_losses": {k: float(np.mean(v[-50:])) if v else None for k, v in losses.items()}}
         run.write_report(_report(metrics))
@@ -187,12 +192,13 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
         clients, pooled_images = [], []
         for i, (train, heldout) in enumerate(parts):
             labels = request_labels(settings, train, i)
-            images = sample(model, settings.samples_per_client, labels=labels, sampler="ddpm",
+            images = sample(model, settings.samples_per_client, labels=labels, sampler=settings.sampler,
                             steps=settings.sample_steps, seed=settings.seed + 11 + i)
             pooled_images.append(images)
             save_grid(images[:50], run.file(f"samples_client{i}.png"), nrow=10)
-            clients.append({"id": i, **_fidelity(images, heldout, train, settings.dataset, settings.seed), **cost})
-        pooled = evaluate_samples(torch.cat(pooled_images), settings.dataset, seed=settings.seed)
+            clients.append({"id": i, **_fidelity(images, heldout, train, settings), **cost})
+        pooled = evaluate_samples(torch.cat(pooled_images), settings.dataset, extractor=settings.extractor,
+                                  seed=settings.seed)
         metrics = {"baseline": "fedavg", "clients": clients, "pooled": pooled, **cost}
         run.write_report(f"# FedAvg baseline\n\n{cost['rounds']} rounds × {cost['local_steps']} local steps.\n")
         run.write_metrics(metrics)

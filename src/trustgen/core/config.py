@@ -87,10 +87,11 @@ def resolve_settings(
     *,
     config_file: str | Path | None = None,
     overrides: list[str] | None = None,
+    base: dict[str, Any] | None = None,
     **explicit: Any,
 ) -> M:
-    """Build ``model`` from defaults, an optional YAML file, explicit values and overrides."""
-    values: dict[str, Any] = {}
+    """Build ``model`` from defaults, ``base`` (a preset), an optional YAML file, explicit values and overrides."""
+    values: dict[str, Any] = dict(base or {})
     if config_file is not None:
         values = _merge(values, read_yaml(config_file))
     values = _merge(values, {k: v for k, v in explicit.items() if v is not None})

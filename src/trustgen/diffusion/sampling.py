@@ -102,6 +102,34 @@ def denoise(
     return x
 
 
+def denoise_ddim(model: DiffusionModel, x: Any, timesteps: Sequence[int], cond: Conditioning,
+                 final_alpha_bar: float = 1.0) -> Any:
+    """Deterministic DDIM (η = 0; Song et al., 2021) over an explicit descending list of timesteps.
+
+    Unlike diffusers' ``DDIMScheduler`` (uniform spacing only) any list works, so a chain can be split at
+    any step: each step moves to the next listed timestep, the last one to noise level ``final_alpha_bar``
+    (1: the clean image). ``x̂0`` is clipped as the model's schedule says (``clip_sample``).
+    """
+    import torch
+
+    from diffusers import DDPMScheduler
+
+    config = model.scheduler_config
+    alpha_bar = DDPMScheduler.from_config(config).alphas_cumprod.to(torch.float64)
+    clip = bool(config.get("clip_sample", True))
+    bound = float(config.get("clip_sample_range", 1.0))
+    with torch.no_grad():
+        for i, t in enumerate(timesteps):
+            eps = predict_noise(model, x, int(t), cond)
+            a_t = float(alpha_bar[int(t)])
+            a_prev = float(alpha_bar[int(timesteps[i + 1])]) if i + 1 < len(timesteps) else final_alpha_bar
+            x0 = (x - (1 - a_t) ** 0.5 * eps) / a_t**0.5
+            if clip:
+                x0 = x0.clamp(-bound, bound)
+            x = a_prev**0.5 * x0 + (1 - a_prev) ** 0.5 * eps
+    return x
+
+
 def timesteps_between(scheduler: Any, t_high: int, t_low: int) -> list[int]:
     """The scheduler's inference timesteps t with ``t_low <= t < t_high``, descending."""
     return [int(t) for t in scheduler.timesteps if t_low <= int(t) < t_high]

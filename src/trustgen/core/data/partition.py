@@ -1,8 +1,9 @@
-"""Split a data set among clients: IID, or non-IID by label with a Dirichlet(α) prior.
+"""Split a data set among clients: IID, non-IID by label with a Dirichlet(α) prior, or contiguous ranges.
 
 The Dirichlet scheme is the usual one of federated-learning benchmarks (Hsu et al., 2019):
 for every class, the class's rows are dealt to clients in proportions drawn from Dir(α·1).
-Small α gives each client few classes; large α approaches IID.
+Small α gives each client few classes; large α approaches IID. ``contiguous`` deals the rows in
+data-set order (for the MRI template: consecutive slice ranges, one per "hospital").
 """
 
 from __future__ import annotations
@@ -18,6 +19,13 @@ def partition_iid(n: int, num_clients: int, seed: int = 0) -> list[np.ndarray]:
         raise TrustgenError(f"cannot split {n} samples among {num_clients} clients")
     perm = np.random.default_rng(seed).permutation(n)
     return [np.sort(part) for part in np.array_split(perm, num_clients)]
+
+
+def partition_contiguous(n: int, num_clients: int) -> list[np.ndarray]:
+    """``range(n)`` in order, cut into ``num_clients`` near-equal consecutive blocks."""
+    if num_clients < 1 or num_clients > n:
+        raise TrustgenError(f"cannot split {n} samples among {num_clients} clients")
+    return [np.asarray(part, dtype=np.int64) for part in np.array_split(np.arange(n), num_clients)]
 
 
 def partition_dirichlet(
@@ -45,11 +53,12 @@ def partition_dirichlet(
 
 
 def parse_partition(spec: str, labels: np.ndarray | None, num_clients: int, seed: int = 0) -> list[np.ndarray]:
-    """Partition by a spec string: ``iid`` or ``dirichlet:ALPHA``."""
-    if spec == "iid":
+    """Partition by a spec string: ``iid``, ``contiguous`` or ``dirichlet:ALPHA``."""
+    if spec in ("iid", "contiguous"):
         if labels is None:
-            raise TrustgenError("iid partition needs the number of samples")
-        return partition_iid(len(labels), num_clients, seed)
+            raise TrustgenError(f"{spec} partition needs the number of samples")
+        return partition_iid(len(labels), num_clients, seed) if spec == "iid" else \
+            partition_contiguous(len(labels), num_clients)
     name, _, arg = spec.partition(":")
     if name == "dirichlet":
         if labels is None:
@@ -59,4 +68,4 @@ def parse_partition(spec: str, labels: np.ndarray | None, num_clients: int, seed
         except ValueError:
             raise TrustgenError(f"bad partition {spec!r}: expected dirichlet:ALPHA, e.g. dirichlet:0.3") from None
         return partition_dirichlet(labels, num_clients, alpha, seed)
-    raise TrustgenError(f"unknown partition {spec!r}: use iid or dirichlet:ALPHA")
+    raise TrustgenError(f"unknown partition {spec!r}: use iid, contiguous or dirichlet:ALPHA")

@@ -2,6 +2,8 @@
 
 ``digits``    128-d penultimate layer of the shipped ``digits-classifier`` (offline).
 ``faces``     128-d dlib face descriptors (offline, needs the ``faces`` extra).
+``pixels``    8×8 average-pooled gray pixels (64-d): generic, for data sets without a trained
+              extractor (the MRI template); only comparable within one data set.
 ``inception`` torchmetrics' FID InceptionV3 (2048-d); needs torch-fidelity and its
               downloaded weights, so it is unavailable offline and raises a clear error.
 
@@ -96,6 +98,18 @@ class DigitsExtractor(FeatureExtractor):
         return torch.cat(parts).numpy().astype(np.float64)
 
 
+class PixelsExtractor(FeatureExtractor):
+    """Gray images average-pooled to 8×8, flattened (64-d); a generic, training-free feature space."""
+
+    name = "pixels"
+    dim = 64
+
+    @torch.no_grad()
+    def features(self, images: torch.Tensor) -> np.ndarray:
+        x = to_gray(check_images(images))
+        return F.adaptive_avg_pool2d(x, 8).flatten(1).numpy().astype(np.float64)
+
+
 class InceptionExtractor(FeatureExtractor):
     """torchmetrics' FID InceptionV3 pool features (2048-d), when torch-fidelity and weights exist."""
 
@@ -136,6 +150,7 @@ def _faces() -> FeatureExtractor:
 _FACTORIES: dict[str, Callable[[], FeatureExtractor]] = {
     "digits": DigitsExtractor,
     "faces": _faces,
+    "pixels": PixelsExtractor,
     "inception": InceptionExtractor,
 }
 
