@@ -111,7 +111,6 @@ def denoise_ddim(model: DiffusionModel, x: Any, timesteps: Sequence[int], cond: 
     (1: the clean image). ``x̂0`` is clipped as the model's schedule says (``clip_sample``).
     """
     import torch
-
     from diffusers import DDPMScheduler
 
     config = model.scheduler_config
