@@ -34,3 +34,10 @@ def test_demo_meets_the_quality_bars(tmp_path):
     report = (tmp_path / "report.md").read_text()
     assert "digits-ddpm/samples.png" in report and (tmp_path / "digits-ddpm" / "samples.png").is_file()
     assert (tmp_path / "digits-t2i" / "prompted.png").is_file()
+
+    # CollaFuse section: a short federation trained in the demo
+    assert summary["collab_t_c"] == 400 and summary["collab_client_evals_full_sampler"] == 400
+    assert summary["collab_fd_digits"] <= 4 * summary["collab_fd_digits_floor"]
+    assert summary["collab_confidence"] >= 0.7
+    assert summary["collab_reid_rate"] > 10 * summary["collab_reid_chance"]  # c = 0.4 leaks, and the demo says so
+    assert (tmp_path / "collafuse" / "samples_client0.png").is_file() and "CollaFuse" in report

@@ -75,6 +75,8 @@ def sweep(
     overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...", help="Setting overrides."),
     cuts: str = typer.Option("0,0.2,0.4,0.6,0.8,1.0", "--cuts", help="Comma-separated client shares."),
     handoffs: str = typer.Option("exact,marginal", "--handoffs", help="Hand-offs to compare."),
+    marginal_cuts: str = typer.Option(None, "--marginal-cuts",
+                                      help="Run the marginal hand-off only at these cuts (default: every cut)."),
     preset: str = PresetOption,
     dataset: str = typer.Option(None, "--dataset"),
     clients: int = typer.Option(None, "--clients"),
@@ -101,6 +103,7 @@ def sweep(
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-sweep")
     metrics = run_sweep(settings, parse_cuts(cuts), folder, handoffs=chosen, jobs=jobs,
+                        marginal_cuts=parse_cuts(marginal_cuts) if marginal_cuts else None,
                         progress=progress_enabled(as_json))
     emit(metrics if as_json else {"runs": len(metrics["rows"]), "report": str(folder / "report.md")}, as_json, folder)
 

@@ -22,8 +22,11 @@ def parse_cuts(text: str) -> list[float]:
 
 
 def run_sweep(settings: CollabSettings, cuts: list[float], out: Path, *, handoffs: tuple[str, ...] = ("exact",),
-              fedavg: bool = True, jobs: int = 1, progress: bool = False) -> dict[str, Any]:
+              marginal_cuts: list[float] | None = None, fedavg: bool = True, jobs: int = 1,
+              progress: bool = False) -> dict[str, Any]:
     """Run every (cut, hand-off) pair into ``out/c<cut>-<handoff>/`` (and FedAvg) and summarise them.
+
+    The marginal hand-off runs at every intermediate cut, or only at ``marginal_cuts`` when given.
 
     A run folder that already holds a finished run (``metrics.json``) with the same settings is reused,
     so an interrupted sweep resumes where it stopped. ``jobs > 1`` runs that many in parallel processes
@@ -32,8 +35,9 @@ def run_sweep(settings: CollabSettings, cuts: list[float], out: Path, *, handoff
     tasks: list[tuple[str, CollabSettings, Path]] = []
     for cut in cuts:
         for handoff in handoffs:
-            if handoff == "marginal" and cut in (0.0, 1.0):
-                continue  # no hand-off to differ at the ends
+            skipped = cut in (0.0, 1.0) or (marginal_cuts is not None and cut not in marginal_cuts)
+            if handoff == "marginal" and skipped:
+                continue  # no hand-off to differ at the ends, or not asked for
             tasks.append(("collab", settings.model_copy(update={"cut": cut, "handoff": handoff}),
                           out / f"c{cut:g}-{handoff}"))
     if fedavg:
