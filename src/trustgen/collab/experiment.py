@@ -82,6 +82,16 @@ def _disclosure(engine: Any, client: Any, train: ImageDataset, heldout: ImageDat
     return result
 
 
+def server_weight_norm(server: Any) -> float | None:
+    """L2 norm of all server denoisers' parameters after training (``None`` without a server)."""
+    import torch
+
+    if server is None:
+        return None
+    models = {id(m): m for m in server.models.values()}.values()
+    return float(torch.sqrt(sum((p.detach().double() ** 2).sum() for m in models for p in m.unet.parameters())))
+
+
 def _full_sampler_probe(engine: Any, client: int, labels: Any, seed: int) -> Any:
     """Generation cost with the full T-step sampler (two images), when the run samples on a K-step grid."""
     return engine.generate(client, 2, labels=None if labels is None else labels[:2], sample_steps=None,
@@ -154,7 +164,8 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
         T = settings.num_train_timesteps
         t_c = [cut_timestep(c, T) for c in settings.client_cuts()] if isinstance(settings.cut, list) else \
             cut_timestep(settings.cut, T)
-        metrics = {"cut": settings.cut, "T": T, "t_c": t_c, "handoff": settings.handoff, "sampler": settings.sampler,
+        metrics = {"engine": "in-process", "cut": settings.cut, "T": T, "t_c": t_c, "handoff": settings.handoff,
+                   "sampler": settings.sampler, "server_weight_norm": server_weight_norm(engine.server),
                    "clients": clients, "pooled": pooled, "rejected_payloads": len(engine.rejected),
                    "final_losses": {k: float(np.mean(v[-50:])) if v else None for k, v in losses.items()}}
         run.write_report(_report(metrics))
