@@ -17,12 +17,14 @@ def test_run_writes_per_client_metrics(tmp_path):
                       "--out", tmp_path, "--json")
     assert result.returncode == 0, result.stderr
     m = json.loads(result.stdout)
-    assert (m["cut"], m["T"], m["t_c"], m["handoff"]) == (0.25, 20, 5, "exact")
+    assert (m["engine"], m["cut"], m["T"], m["t_c"], m["handoff"]) == ("in-process", 0.25, 20, 5, "exact")
+    assert m["server_weight_norm"] > 0
     assert len(m["clients"]) == 3
     for c in m["clients"]:
         assert c["unet_evals_per_image"] == 5 and c["server_unet_evals_per_image"] == 15
         assert c["bytes_up_per_sample"] == 16 * 16 * 4 + 8 and c["bytes_down_per_image"] == 16 * 16 * 4
         assert 0 <= c["reid_rate"] <= 1 and c["reid_chance"] == pytest.approx(1 / c["train_images"])
+        assert c["reid_rate"] == max(c["reid_rate_linear"], c["reid_rate_model"])  # the stronger attack
         for key in ("fd_digits", "fd_floor", "flops_per_image", "recon_mse", "recon_ssim", "membership_auroc"):
             assert isinstance(c[key], int | float), key
     assert {"fd_digits", "fd_digits_floor", "reid_rate"} <= set(m["pooled"])

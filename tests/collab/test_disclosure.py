@@ -47,3 +47,33 @@ def test_pairwise_mse_matches_a_direct_computation():
     a, b = rng.normal(size=(5, 3, 4)), rng.normal(size=(7, 3, 4))
     direct = np.mean([((x - y) ** 2).mean() for x in a for y in b])
     assert mean_pairwise_mse(a, b) == pytest.approx(direct)
+
+
+def test_server_model_attack_is_exact_with_an_oracle_denoiser(digits_train):
+    """With the ideal ε-predictor of a one-image data set, the server-model attack recovers that image."""
+    from types import SimpleNamespace
+
+    from trustgen.collab.build import build_engine
+    from trustgen.collab.config import CollabSettings
+    from trustgen.collab.disclosure import server_model_reconstruction
+    from trustgen.collab.schedule import alpha_bars, handoff_alpha_bar, noise_to_cut
+
+    settings = CollabSettings(clients=1, cut=0.3, num_train_timesteps=100, partition="iid", conditioning="none",
+                              unet={"block_out_channels": (8, 16), "norm_num_groups": 4, "attention_head_dim": 4})
+    engine = build_engine(settings, [digits_train.subset(range(20))])
+    server, full = engine.server, engine.clients[0].model.scheduler_config
+    x0 = digits_train.images[:1]
+    own, a_full = alpha_bars(server.model.scheduler_config), alpha_bars(full)
+
+    class Oracle(torch.nn.Module):  # E[ε | x'] when every x_h comes from the single image x0
+        def forward(self, x, t, **_):
+            k = int(t[0])
+            r, a_t = float(own[k]), float(a_full[30 + k])
+            return SimpleNamespace(sample=(1 - r) ** 0.5 / (1 - a_t) * (x - a_t**0.5 * x0))
+
+    server.model.unet = Oracle()
+    g = torch.Generator().manual_seed(0)
+    received = noise_to_cut(x0.repeat(8, 1, 1, 1), 30, full, torch.randn((8, *x0.shape[1:]), generator=g))
+    assert handoff_alpha_bar(full, 30) < 0.95  # the hand-off images are noisy ...
+    x_hat = server_model_reconstruction(server, 0, received, None, full, g)
+    assert torch.allclose(x_hat, x0.expand_as(x_hat), atol=1e-4)  # ... and the oracle recovers x0 exactly

@@ -63,9 +63,15 @@ def _fidelity(images: Any, heldout: ImageDataset, train: ImageDataset, settings:
 
 def _disclosure(engine: Any, client: Any, train: ImageDataset, heldout: ImageDataset, handoff_generated: Any,
                 seed: int) -> dict[str, Any]:
+    """The three disclosure views for one client; the headline keys are the stronger of the two attacks."""
     import torch
 
-    from trustgen.collab.disclosure import mean_pairwise_mse, reconstruction_attack
+    from trustgen.collab.disclosure import (
+        mean_pairwise_mse,
+        reconstruction_attack,
+        score_reconstruction,
+        server_model_reconstruction,
+    )
     from trustgen.collab.schedule import handoff_alpha_bar, noise_to_cut
 
     if engine.server is None or client.t_c >= client.T:
@@ -75,8 +81,19 @@ def _disclosure(engine: Any, client: Any, train: ImageDataset, heldout: ImageDat
     x0 = train.images
     received = noise_to_cut(x0, client.t_c, client.model.scheduler_config, torch.randn(x0.shape, generator=g))
     a = handoff_alpha_bar(client.model.scheduler_config, client.t_c)
-    real = x0.numpy()
-    result = reconstruction_attack(received.numpy(), real, np.arange(len(x0)), real, heldout.images.numpy(), a)
+    real, rows = x0.numpy(), np.arange(len(x0))
+    linear = reconstruction_attack(received.numpy(), real, rows, real, heldout.images.numpy(), a)
+    result: dict[str, Any] = dict(linear)
+    if client.t_c > 0:
+        labels = train.labels if engine.server.num_classes is not None else None
+        x_hat = server_model_reconstruction(engine.server, client.client_id, received, labels,
+                                            client.model.scheduler_config, g)
+        learned = score_reconstruction(x_hat.numpy(), real, rows, real, heldout.images.numpy())
+        result.update({f"{k}_linear": v for k, v in linear.items() if k != "reid_chance"})
+        result.update({f"{k}_model": v for k, v in learned.items() if k != "reid_chance"})
+        if learned["reid_rate"] > linear["reid_rate"]:
+            result.update(learned)
+        result["strongest_attack"] = "model" if learned["reid_rate"] > linear["reid_rate"] else "linear"
     result["mse_received_vs_real"] = mean_pairwise_mse(received.numpy(), real)
     result["mse_generated_handoff_vs_real"] = mean_pairwise_mse(handoff_generated.numpy(), real)
     return result
