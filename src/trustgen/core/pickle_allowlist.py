@@ -18,24 +18,29 @@ allowed.
 
 from __future__ import annotations
 
-_TORCH_DTYPES = (
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_TORCH_DTYPES = _words(
     "bfloat16 bits16 bits1x8 bits2x4 bits4x2 bits8 bool complex128 complex32 complex64 float16 float32 "
     "float4_e2m1fn_x2 float64 float8_e4m3fn float8_e4m3fnuz float8_e5m2 float8_e5m2fnuz float8_e8m0fnu "
     "int1 int16 int2 int3 int32 int4 int5 int6 int64 int7 int8 qint32 qint8 quint2x4 quint4x2 quint8 "
     "uint1 uint16 uint2 uint3 uint32 uint4 uint5 uint6 uint64 uint7 uint8 "
     "per_channel_affine per_channel_affine_float_qparams per_channel_symmetric per_tensor_affine "
     "per_tensor_symmetric"
-).split()
-_TORCH_STORAGES = (
+)
+_TORCH_STORAGES = _words(
     "BFloat16 Bool Byte Char ComplexDouble ComplexFloat Double Float Half Int Long QInt32 QInt8 QUInt2x4 "
     "QUInt4x2 QUInt8 Short"
-).split()
-_TORCH_TENSORS = "BFloat16 Bool Byte Char Double Float Half Int Long Short".split()
-_TORCH_REBUILD = (
+)
+_TORCH_TENSORS = _words("BFloat16 Bool Byte Char Double Float Half Int Long Short")
+_TORCH_REBUILD = _words(
     "_rebuild_device_tensor_from_cpu_tensor _rebuild_device_tensor_from_numpy _rebuild_meta_tensor_no_storage "
     "_rebuild_nested_tensor _rebuild_parameter _rebuild_parameter_with_state _rebuild_qtensor "
     "_rebuild_sparse_tensor _rebuild_tensor _rebuild_tensor_v2 _rebuild_tensor_v3 _rebuild_wrapper_subclass"
-).split()
+)
 
 
 def _torch_globals() -> set[str]:
@@ -73,17 +78,17 @@ ALLOWED_GLOBALS: frozenset[str] = frozenset(
 )
 """``module.name`` strings a checkpoint may import; nothing here runs code or returns a callable."""
 
-DANGEROUS_MODULES: frozenset[str] = frozenset(
+DANGEROUS_MODULES: frozenset[str] = frozenset(_words(
     "os posix nt subprocess _posixsubprocess pty runpy importlib pickle _pickle dill cloudpickle marshal types "
     "socket shutil sys ctypes webbrowser code codeop pdb bdb timeit cProfile profile trace pydoc ensurepip pip "
     "pkgutil asyncio multiprocessing signal http urllib requests httplib ftplib smtplib telnetlib tempfile io "
-    "_io pathlib glob zipimport imp linecache operator functools doctest venv".split()
-)
+    "_io pathlib glob zipimport imp linecache operator functools doctest venv"
+))
 """Top-level modules whose members run code, touch files or the network, or call what they are given."""
 
 DANGEROUS_NAMES: frozenset[str] = frozenset(
-    {f"builtins.{n}" for n in "eval exec compile open __import__ getattr setattr delattr globals locals vars "
-                                "input breakpoint help exit quit memoryview".split()}
+    {f"builtins.{n}" for n in _words("eval exec compile open __import__ getattr setattr delattr globals "
+                                       "locals vars input breakpoint help exit quit memoryview")}
     | {"torch.load", "torch.hub.load", "torch.jit.load", "torch.serialization.load",
        "torch.storage._load_from_bytes", "torch._C._jit_script_compile",
        "numpy.load", "numpy.testing._private.utils.runstring", "copyreg._reconstructor", "nt.system"}

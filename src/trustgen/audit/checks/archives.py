@@ -163,30 +163,35 @@ def check_tar(blob: Blob, scope: Scope) -> str:
         return "tar"
     with f:
         try:
-            tf = tarfile.open(fileobj=f, mode="r:*")
+            tf = tarfile.open(fileobj=f, mode="r:*")  # noqa: SIM115 - closed below, once its members are read
             members = tf.getmembers()
         except (tarfile.TarError, OSError, EOFError, zlib.error, lzma.LZMAError) as exc:
             scope.add("malformed-file", f"not a readable tar archive: {exc}")
             return "tar"
         with tf:
-            for m in members:
-                why = _unsafe_name(m.name)
-                if why:
-                    scope.add("archive-path-traversal", f"member {m.name!r} {why}")
-                if m.issym() or m.islnk():
-                    scope.add("archive-link", f"member {m.name!r} links to {m.linkname!r}")
-                elif m.isdev() or m.isfifo():
-                    scope.add("archive-link", f"member {m.name!r} is a device or FIFO")
-            files = [m for m in members if m.isfile()]
-            if not _bomb_checks(scope, [(m.name, m.size, m.size) for m in files], blob.size):
-                return "tar"
-            for m in files:
-                member = Blob(m.name, m.size, lambda m=m: tf.extractfile(m))  # type: ignore[arg-type,return-value]
-                try:
-                    scope.child(m.name).scan(member)
-                except (tarfile.TarError, OSError, EOFError) as exc:
-                    scope.child(m.name).add("malformed-file", f"member cannot be read: {exc}")
+            _check_tar_members(tf, members, blob, scope)
     return "tar"
+
+
+def _check_tar_members(tf: tarfile.TarFile, members: list[tarfile.TarInfo], blob: Blob, scope: Scope) -> None:
+    for m in members:
+        why = _unsafe_name(m.name)
+        if why:
+            scope.add("archive-path-traversal", f"member {m.name!r} {why}")
+        if m.issym() or m.islnk():
+            scope.add("archive-link", f"member {m.name!r} links to {m.linkname!r}")
+        elif m.isdev() or m.isfifo():
+            scope.add("archive-link", f"member {m.name!r} is a device or FIFO")
+    files = [m for m in members if m.isfile()]
+    if not _bomb_checks(scope, [(m.name, m.size, m.size) for m in files], blob.size):
+        return
+    for m in files:
+        member = Blob(m.name, m.size, lambda m=m: tf.extractfile(m))  # type: ignore[arg-type,return-value]
+        child = scope.child(m.name)
+        try:
+            child.scan(member)
+        except (tarfile.TarError, OSError, EOFError) as exc:
+            child.add("malformed-file", f"member cannot be read: {exc}")
 
 
 _DECOMPRESSORS = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), "zlib": zlib.decompressobj,
