@@ -8,6 +8,7 @@ claim the bytes contradict is itself a finding.
 from __future__ import annotations
 
 import json
+import lzma
 import struct
 import zlib
 
@@ -43,15 +44,22 @@ _COMPRESSED = {b"\x1f\x8b": "gzip", b"BZh": "bz2", b"\xfd7zXZ\x00": "xz", b"\x04
 
 
 def compression_of(head: bytes) -> str | None:
-    """``gzip``/``bz2``/``xz``/``zlib``/``lz4``/``zstd`` if ``head`` starts a compressed stream."""
+    """``gzip``/``bz2``/``xz``/``lzma``/``zlib``/``lz4``/``zstd`` if ``head`` starts a compressed stream."""
     for magic, name in _COMPRESSED.items():
         if head.startswith(magic):
             return name
+    # zlib (joblib's default) and lzma-alone have 2- and 3-byte headers: make sure the stream really starts
     if len(head) >= 2 and head[0] == 0x78 and (head[0] << 8 | head[1]) % 31 == 0:
-        try:  # a zlib header is only 2 bytes; make sure the stream really starts
+        try:
             zlib.decompressobj().decompress(head, 1)
             return "zlib"
         except zlib.error:
+            return None
+    if head.startswith(b"\x5d\x00\x00"):
+        try:
+            lzma.LZMADecompressor(format=lzma.FORMAT_ALONE).decompress(head, 1)
+            return "lzma"
+        except lzma.LZMAError:
             return None
     return None
 
@@ -120,8 +128,12 @@ def claims(name: str) -> frozenset[str] | None:
 def mismatch(name: str, fmt: str) -> tuple[str, str] | None:
     """``(severity, detail)`` when the name claims a format the bytes are not; None when they agree."""
     claimed = claims(name)
+    inner, _, compression = fmt.partition("+")
     if claimed is None or fmt in claimed or fmt in ("empty", "unknown"):
         return None
+    if compression and (inner in claimed or "compressed" in claimed):
+        return None
+    fmt = inner
     if (fmt == "text" and claimed & {"json", "python"}) or (fmt == "json" and "text" in claimed):
         return None
     dangerous = fmt in CODE_FORMATS and not (claimed & CODE_FORMATS)

@@ -136,8 +136,8 @@ def _check_overlaps(infos: list[zipfile.ZipInfo], scope: Scope) -> None:
     """Members whose data overlap (one deflate stream shared by many entries) are a known zip-bomb construction."""
     spans = sorted((i.header_offset, i.header_offset + 30 + len(i.filename.encode()) + i.compress_size, i.filename)
                    for i in infos)
-    for (a0, a1, an), (b0, _, bn) in zip(spans, spans[1:], strict=False):
-        if b0 < a1 and b0 != a0:
+    for (_, a1, an), (b0, _, bn) in zip(spans, spans[1:], strict=False):
+        if b0 < a1:
             scope.add("archive-bomb", f"members {an!r} and {bn!r} overlap in the file (a known zip-bomb construction)")
             return
 
@@ -195,7 +195,8 @@ def _check_tar_members(tf: tarfile.TarFile, members: list[tarfile.TarInfo], blob
 
 
 _DECOMPRESSORS = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), "zlib": zlib.decompressobj,
-                  "bz2": bz2.BZ2Decompressor, "xz": lzma.LZMADecompressor}
+                  "bz2": bz2.BZ2Decompressor, "xz": lzma.LZMADecompressor,
+                  "lzma": lambda: lzma.LZMADecompressor(format=lzma.FORMAT_ALONE)}
 
 
 def _inflate(blob: Blob, kind: str, cap: int) -> tuple[bytes, bool]:
@@ -204,7 +205,7 @@ def _inflate(blob: Blob, kind: str, cap: int) -> tuple[bytes, bool]:
     out = bytearray()
     with blob.open() as f:
         while len(out) <= cap and not dec.eof:
-            if isinstance(dec, bz2.BZ2Decompressor | lzma.LZMADecompressor):
+            if not isinstance(dec, type(zlib.decompressobj())):
                 data = f.read(1 << 20) if dec.needs_input else b""
                 if not data and dec.needs_input:
                     break
@@ -217,7 +218,10 @@ def _inflate(blob: Blob, kind: str, cap: int) -> tuple[bytes, bool]:
 
 
 def check_compressed(blob: Blob, scope: Scope) -> str:
-    """Decompress a gzip/bz2/xz/zlib stream (joblib's compressed files, ``.gz``) within limits and analyse it."""
+    """Decompress a gzip/bz2/xz/lzma/zlib stream (joblib's compressed files, ``.gz``) within limits and analyse it.
+
+    Returns ``<inner format>+<compression>`` (e.g. ``joblib+zlib``), or ``compressed`` if it was not opened.
+    """
     kind = compression_of(blob.head(16)) or "unknown"
     if kind not in _DECOMPRESSORS:
         scope.add("archive-unscanned", f"{kind}-compressed data; trustgen cannot decompress it, so it was not "
@@ -244,5 +248,4 @@ def check_compressed(blob: Blob, scope: Scope) -> str:
     if not complete:
         scope.add("malformed-file", f"truncated {kind} stream (it ends before its end marker)")
     inner = blob.name.rsplit(".", 1)[0] if blob.name.lower().endswith((".gz", ".xz", ".bz2", ".z")) else blob.name
-    scope.child(f"({kind})").scan(Blob.from_bytes(inner, data))
-    return "compressed"
+    return f"{scope.child(f'({kind})').scan(Blob.from_bytes(inner, data))}+{kind}"
