@@ -1,9 +1,10 @@
 """Findings, per-file reports and the scan report, with the rule catalogue and the exit-code rule.
 
-A file's verdict: ``malformed`` if it cannot be read as what it is, ``unsafe`` if any finding is of
-severity medium or higher, ``unsupported`` if trustgen does not know its format, else ``clean``
-(possibly with low-severity advice). ``trustgen audit`` exits 1 when any file is unsafe or malformed
-(with ``--strict`` also on low findings and unsupported files), 2 when a path could not be read.
+A file's verdict: ``unsafe`` if any finding (other than malformation) is of severity medium or higher,
+else ``malformed`` if it cannot be read as what it is, ``unsupported`` if trustgen does not know its
+format, else ``clean`` (possibly with low-severity advice). ``trustgen audit`` exits 1 when any file
+is unsafe or malformed (with ``--strict`` also on low findings and unsupported files), 2 when a path
+could not be read.
 """
 
 from __future__ import annotations
@@ -83,10 +84,10 @@ class FileReport:
 
     @property
     def verdict(self) -> str:
+        if any(f.rule != MALFORMED and RANK[f.severity] >= RANK[MEDIUM] for f in self.findings):
+            return "unsafe"
         if any(f.rule == MALFORMED for f in self.findings):
             return "malformed"
-        if any(RANK[f.severity] >= RANK[MEDIUM] for f in self.findings):
-            return "unsafe"
         if self.format in UNSUPPORTED_FORMATS:
             return "unsupported"
         return "clean"

@@ -44,23 +44,31 @@ def dispatch(blob: Blob, scope: Scope) -> str:
     if fmt in ("unknown", "empty", "text") and claimed:
         target = next((c for c in VALIDATED_CLAIMS if c in claimed), None)
         if target is not None and not (fmt == "text" and target == "json"):
-            what = "empty" if fmt == "empty" else _describe_unknown(blob, fmt)
+            if fmt == "unknown":  # let the claimed format's own check say what is wrong with the bytes
+                before = len(scope.findings)
+                refined = CHECKS[target](blob, scope)
+                if not any(f.rule == "malformed-file" for f in scope.findings[before:]):
+                    scope.add("malformed-file", f"named {blob.name!r} but the bytes are not {target}")
+                return refined
+            what = "empty" if fmt == "empty" else _describe_unknown(blob)
             scope.add("malformed-file", f"named {blob.name!r} but the bytes are {what}, not {target}")
             return fmt
     if fmt == "text" and claimed and "json" in claimed:
         check = check_json  # reports the JSON error
+    before = len(scope.findings)
     refined = check(blob, scope) if check is not None else fmt
-    bad = mismatch(blob.name, refined)
+    broken = any(f.rule == "malformed-file" for f in scope.findings[before:])
+    bad = None if broken else mismatch(blob.name, refined)  # a broken file's real format is unknown
     if bad is not None:
         severity, detail = bad
         scope.add("format-mismatch", detail, severity=severity)
     return refined
 
 
-def _describe_unknown(blob: Blob, fmt: str) -> str:
-    if fmt == "text" and blob.head(64).startswith(b"version https://git-lfs"):
+def _describe_unknown(blob: Blob) -> str:
+    if blob.head(64).startswith(b"version https://git-lfs"):
         return "a Git LFS pointer (the real file was never downloaded)"
-    return "text" if fmt == "text" else "unrecognised data"
+    return "text"
 
 
 def scan_file(path: Path, settings: AuditSettings, *, label: str | None = None,

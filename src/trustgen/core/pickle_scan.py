@@ -32,8 +32,10 @@ import io
 import pickletools
 import re
 import struct
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, BinaryIO
 
 from trustgen.core.pickle_allowlist import is_allowed, is_dangerous
@@ -319,7 +321,9 @@ class _Machine:
                 continue
             op, offset = rec.first
             detail = f"{rec.qualname} imported by {op} at byte {offset}"
-            if rec.calls:
+            if rec.calls and rec.calls[0] == rec.first:
+                detail = f"{rec.qualname} imported and called by {op} at byte {offset}"
+            elif rec.calls:
                 cop, coff = rec.calls[0]
                 detail += f", called by {cop} at byte {coff}"
             if rec.count > 1:
@@ -824,3 +828,27 @@ def analyse_pickle(opener: Callable[[], BinaryIO], size: int | None = None, *,
 def analyse_pickle_bytes(data: bytes, *, extra_allowed: frozenset[str] = frozenset()) -> PickleAnalysis:
     """:func:`analyse_pickle` for bytes in memory."""
     return analyse_pickle(lambda: io.BytesIO(data), len(data), extra_allowed=extra_allowed)
+
+
+def analyse_file(path: str | Path, *, extra_allowed: frozenset[str] = frozenset()) -> PickleAnalysis:
+    """Analyse what ``torch.load``/``pickle.load`` would unpickle from ``path``: every ``*.pkl`` member of a
+    zip checkpoint, or the pickle stream(s) of any other file. Issues of members name the member."""
+    p = Path(path)
+    with p.open("rb") as f:
+        is_zip = f.read(4) == b"PK\x03\x04"
+    if not is_zip:
+        return analyse_pickle(lambda: p.open("rb"), p.stat().st_size, extra_allowed=extra_allowed)
+    total = PickleAnalysis(kind="pytorch-zip")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            for info in zf.infolist():
+                if not info.filename.endswith(".pkl"):
+                    continue
+                sub = analyse_pickle(lambda info=info: zf.open(info), info.file_size, extra_allowed=extra_allowed)
+                total.streams += sub.streams
+                total.imports.update(sub.imports)
+                total.issues += [PickleIssue(i.rule, i.severity, f"{info.filename}: {i.detail}", i.offset, i.callable)
+                                 for i in sub.issues]
+    except (zipfile.BadZipFile, OSError) as exc:
+        total.issues.append(PickleIssue(MALFORMED, MEDIUM, f"not a readable zip archive: {exc}"))
+    return total

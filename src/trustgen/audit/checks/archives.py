@@ -100,7 +100,7 @@ def _check_zip_members(zf: zipfile.ZipFile, blob: Blob, scope: Scope) -> str:
     kind = _refine_zip(names)
     for dup in sorted({n for n in names if names.count(n) > 1}):
         scope.add("archive-duplicate-name", f"{names.count(dup)} members are named {dup!r}")
-    _check_overlaps(infos, scope)
+    overlapping = _overlaps(infos, scope)
     for info in infos:
         mode = info.external_attr >> 16
         why = _unsafe_name(info.filename)
@@ -108,7 +108,7 @@ def _check_zip_members(zf: zipfile.ZipFile, blob: Blob, scope: Scope) -> str:
             scope.add("archive-path-traversal", f"member {info.filename!r} {why}")
         if stat.S_ISLNK(mode):
             scope.add("archive-link", f"member {info.filename!r} is a symbolic link")
-    if not _bomb_checks(scope, [(i.filename, i.file_size, i.compress_size) for i in infos], blob.size):
+    if overlapping or not _bomb_checks(scope, [(i.filename, i.file_size, i.compress_size) for i in infos], blob.size):
         return kind
     if kind == "torchscript":
         scope.add("torchscript-code", "TorchScript archive: torch.jit.load compiles and runs the code in its "
@@ -132,14 +132,15 @@ def _check_zip_members(zf: zipfile.ZipFile, blob: Blob, scope: Scope) -> str:
     return kind
 
 
-def _check_overlaps(infos: list[zipfile.ZipInfo], scope: Scope) -> None:
+def _overlaps(infos: list[zipfile.ZipInfo], scope: Scope) -> bool:
     """Members whose data overlap (one deflate stream shared by many entries) are a known zip-bomb construction."""
     spans = sorted((i.header_offset, i.header_offset + 30 + len(i.filename.encode()) + i.compress_size, i.filename)
                    for i in infos)
     for (_, a1, an), (b0, _, bn) in zip(spans, spans[1:], strict=False):
         if b0 < a1:
             scope.add("archive-bomb", f"members {an!r} and {bn!r} overlap in the file (a known zip-bomb construction)")
-            return
+            return True
+    return False
 
 
 def _read_member(zf: zipfile.ZipFile, name: str, scope: Scope) -> bytes | None:
