@@ -84,3 +84,12 @@ def test_never_crashes_on_truncated_or_random_bytes():
         analyse_pickle_bytes(blob)  # findings or malformed, never an exception
     lying = b"\x80\x04\x8e" + (1 << 62).to_bytes(8, "little") + b"."
     assert [i.rule for i in analyse_pickle_bytes(lying).issues] == [MALFORMED]
+
+
+def test_big_constants_are_skipped_unless_they_hold_a_pickle():
+    payload = b"\x80\x04\x8c\x02os\x8c\x06system\x93\x8c\x01x\x85R."
+    big_nested = payload + b"\x00" * (2 << 20)  # trailing bytes: pickle.loads reads up to STOP
+    analysis = analyse_pickle_bytes(pickle.dumps({"blob": big_nested}, protocol=4))
+    assert [i.callable for i in analysis.issues] == ["os.system"]
+    tensor_bytes = np.random.default_rng(0).bytes(3 << 20)
+    assert analyse_pickle_bytes(pickle.dumps({"w": tensor_bytes}, protocol=4)).issues == []

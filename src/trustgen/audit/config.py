@@ -23,3 +23,4 @@ class AuditSettings(BaseModel):
     allow: list[str] = Field(default_factory=list,
                              description="extra module.name imports to allow in pickles (your own classes)")
     strict: bool = Field(False, description="low-severity findings and unsupported files also fail the scan")
+    hash_files: bool = Field(True, description="compute each file's sha256 (reads every byte once)")

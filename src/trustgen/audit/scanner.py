@@ -82,7 +82,7 @@ def scan_file(path: Path, settings: AuditSettings, *, label: str | None = None,
         return report
     blob = Blob.from_path(path)
     report.size = blob.size
-    report.sha256 = sha256_file(path)
+    report.sha256 = sha256_file(path) if settings.hash_files else None
     scope = Scope(settings, report.findings, in_model_folder=in_model_folder, dispatch=dispatch)
     report.format = dispatch(blob, scope)
     return report

@@ -18,6 +18,8 @@ def audit(
                                                         "files."),
     allow: list[str] = typer.Option([], "--allow", help="Also allow this module.name in pickles (repeatable; "
                                                         "for your own classes)."),
+    no_hash: bool = typer.Option(False, "--no-hash", help="Skip the sha256 of each file (the only step that "
+                                                          "reads all of a large file)."),
 ) -> None:
     """Audit model files without loading them. Exit 0: nothing found; 1: unsafe or malformed files; 2: error."""
     from rich.console import Console
@@ -31,7 +33,7 @@ def audit(
     bad = [a for a in allow if "." not in a.strip(".")]
     if bad:
         raise TrustgenError(f"--allow takes module.name, got {bad[0]!r}")
-    report = scan(paths, AuditSettings(strict=strict, allow=allow))
+    report = scan(paths, AuditSettings(strict=strict, allow=allow, hash_files=not no_hash))
     if output is not None:
         from trustgen.core.runs import write_text_atomic
 

@@ -64,8 +64,11 @@ PICKLE_RULES: dict[str, tuple[str, str]] = {
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 """The first pickle of a legacy (pre-zip) ``torch.save`` file holds this number."""
 
+BIG_CONSTANT = 1 << 20
+"""Bytes/str constants larger than this are skipped (not read) unless they start like a binary pickle."""
+
 INLINE_LIMIT = 64 << 20
-"""Bytes/str constants larger than this are skipped, not read into memory."""
+"""Constants larger than this are never read into memory."""
 
 MAX_LINE = 64 << 20
 MAX_NESTED_DEPTH = 4
@@ -78,6 +81,7 @@ _LENGTH_PREFIXED: dict[str, tuple[str, str | None]] = {
     "BINUNICODE": ("<I", "utf-8"), "SHORT_BINUNICODE": ("<B", "utf-8"), "BINUNICODE8": ("<Q", "utf-8"),
 }
 _PICKLE_START = re.compile(rb"\x80[\x00-\x05]|[(cI\]}lSVdNKJ)]")
+_BINARY_PICKLE_START = re.compile(rb"\x80[\x02-\x05]")
 
 
 @dataclass(frozen=True)
@@ -258,6 +262,10 @@ class _Reader:
         n -= len(self.buf) - self.i
         self.start += len(self.buf)
         self.buf, self.i = b"", 0
+        if left is not None and self._f.seekable():
+            self._f.seek(n, io.SEEK_CUR)
+            self.start += n
+            return
         while n > 0:
             chunk = len(self._f.read(min(n, 16 << 20)))
             if not chunk:
@@ -267,7 +275,10 @@ class _Reader:
 
 
 def _looks_like_pickle(data: bytes) -> bool:
-    return len(data) >= 4 and data.endswith(b".") and _PICKLE_START.match(data) is not None
+    """A binary pickle header (``pickle.loads`` ignores what follows STOP), or a text pickle ending in STOP."""
+    if len(data) < 4:
+        return False
+    return _BINARY_PICKLE_START.match(data) is not None or (data.endswith(b".") and bool(_PICKLE_START.match(data)))
 
 
 # --- the machine -----------------------------------------------------------------------------
@@ -356,14 +367,18 @@ class _Machine:
         if length < 0:
             raise PickleError(f"{name} with negative length", pos)
         self._data_start = self.r.pos
-        if length > INLINE_LIMIT:
+        if length > BIG_CONSTANT:  # tensor bytes, typically: skipped unless they start like a nested pickle
             head = self.r.read(16)
-            self.r.skip(length - 16)
-            if _PICKLE_START.match(head):
-                self.issue("pickle-unanalysed-data", f"a {length}-byte constant at byte {pos} starts like a "
-                           "pickle and was not analysed", pos)
-            return _Opaque(f"a {length}-byte constant")
-        data = self.r.read(length)
+            nested = _BINARY_PICKLE_START.match(head) is not None
+            if not nested or length > INLINE_LIMIT:
+                self.r.skip(length - 16)
+                if nested:
+                    self.issue("pickle-unanalysed-data", f"a {length}-byte constant at byte {pos} starts like a "
+                               "pickle and was not analysed", pos)
+                return _Opaque(f"a {length}-byte constant")
+            data = head + self.r.read(length - 16)
+        else:
+            data = self.r.read(length)
         if encoding is None:
             return bytearray(data) if name == "BYTEARRAY8" else data
         try:
@@ -667,7 +682,8 @@ def _h_push(m: _Machine, arg: Any, pos: int) -> None:
 def _h_push_text(exact: bool) -> Callable[[_Machine, Any, int], None]:
     def handler(m: _Machine, arg: Any, pos: int) -> None:
         m.stack.append(arg)
-        if len(arg) >= 4 and arg[-1:] in _DOTS and m.depth < MAX_NESTED_DEPTH:
+        if (not isinstance(arg, _Opaque) and len(arg) >= 4 and (arg[-1:] in _DOTS or arg[:1] in _PROTO)
+                and m.depth < MAX_NESTED_DEPTH):
             m.nested(arg, pos, exact)
 
     return handler
@@ -743,6 +759,7 @@ def _pair(m: _Machine, pos: int) -> tuple[str, str]:
 _FIXED = {"uint1": _fixed("<B"), "uint2": _fixed("<H"), "int4": _fixed("<i"), "uint4": _fixed("<I"),
           "uint8": _fixed("<Q"), "float8": _fixed(">d"), "long1": _long("<B"), "long4": _long("<i")}
 _DOTS = (b".", ".")
+_PROTO = (b"\x80", "\x80")
 
 
 def _reader_for(op: pickletools.OpcodeInfo) -> _Reader_t | None:
