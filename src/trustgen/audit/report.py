@@ -51,7 +51,8 @@ def to_sarif(report: AuditReport) -> str:
 
     rules = sorted(RULES)
     rule_index = {r: i for i, r in enumerate(rules)}
-    artifacts, results = [], []
+    artifacts: list[dict[str, Any]] = []
+    results: list[dict[str, Any]] = []
     for i, fr in enumerate(report.files):
         artifact: dict[str, Any] = {"location": _artifact_uri(fr.path), "length": fr.size,
                                     "properties": {"format": fr.format, "verdict": fr.verdict}}

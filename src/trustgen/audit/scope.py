@@ -6,7 +6,7 @@ import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import IO
 
 from trustgen.audit.config import AuditSettings
 from trustgen.audit.findings import RULES, Finding
@@ -26,7 +26,7 @@ class Blob:
 
     name: str
     size: int
-    open: Callable[[], BinaryIO]
+    open: Callable[[], IO[bytes]]
     path: Path | None = None
 
     @classmethod
@@ -48,7 +48,7 @@ class Blob:
         with self.open() as f:
             return f.read(limit + 1)
 
-    def seekable(self, limit: int) -> BinaryIO:
+    def seekable(self, limit: int) -> IO[bytes]:
         """A seekable stream: the file itself, or the bytes read into memory (at most ``limit``)."""
         return self.path.open("rb") if self.path is not None else io.BytesIO(self.read_all(limit))
 

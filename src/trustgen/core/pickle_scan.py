@@ -35,8 +35,9 @@ import struct
 import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, cast
 
 from trustgen.core.pickle_allowlist import is_allowed, is_dangerous
 
@@ -193,7 +194,7 @@ class _Reader:
 
     CHUNK = 1 << 20
 
-    def __init__(self, f: BinaryIO, end: int | None, base: int = 0):
+    def __init__(self, f: IO[bytes], end: int | None, base: int = 0):
         """Read ``f``; its first byte is at offset ``base`` and its end at offset ``end`` (if known)."""
         self._f = f
         self.size = end
@@ -649,12 +650,16 @@ def _h_ext(m: _Machine, arg: Any, pos: int) -> None:
     m.stack.append(_Unresolved(pos))
 
 
+_PERSISTENT = _Opaque("a persistent id (a loader-defined object, e.g. a torch storage)")
+
+
 def _h_persid(m: _Machine, arg: Any, pos: int) -> None:
-    m.stack.append(_Opaque(f"persistent id {describe(arg)}"))
+    m.stack.append(_PERSISTENT)
 
 
 def _h_binpersid(m: _Machine, arg: Any, pos: int) -> None:
-    m.stack.append(_Opaque(f"persistent id {describe(m.pop(pos))}"))
+    m.pop(pos)
+    m.stack.append(_PERSISTENT)
 
 
 def _h_proto(m: _Machine, arg: Any, pos: int) -> None:
@@ -742,7 +747,7 @@ def _counted(name: str, fmt: str, encoding: str | None) -> _Reader_t:
 def _text(arg: pickletools.ArgumentDescriptor) -> _Reader_t:
     def reader(m: _Machine, pos: int) -> Any:
         try:
-            return arg.reader(m.r)
+            return arg.reader(cast(Any, m.r))  # the readers only call read/readline
         except ValueError as exc:
             raise PickleError(f"bad text argument: {exc}", pos) from exc
 
@@ -780,7 +785,7 @@ for _op in pickletools.opcodes:
 # --- streams -----------------------------------------------------------------------------------
 
 
-def _run(opener: Callable[[], BinaryIO], size: int | None, analysis: PickleAnalysis, *, extra: frozenset[str],
+def _run(opener: Callable[[], IO[bytes]], size: int | None, analysis: PickleAnalysis, *, extra: frozenset[str],
          follow_joblib: bool, start: int) -> _Machine:
     """Analyse every pickle in the stream the way its loader would read it."""
     f = opener()
@@ -821,7 +826,7 @@ def _run(opener: Callable[[], BinaryIO], size: int | None, analysis: PickleAnaly
         f.close()
 
 
-def analyse_pickle(opener: Callable[[], BinaryIO], size: int | None = None, *,
+def analyse_pickle(opener: Callable[[], IO[bytes]], size: int | None = None, *,
                    extra_allowed: frozenset[str] = frozenset(), start: int = 0) -> PickleAnalysis:
     """Analyse the pickle stream(s) that ``opener()`` returns, without unpickling anything.
 
@@ -861,7 +866,7 @@ def analyse_file(path: str | Path, *, extra_allowed: frozenset[str] = frozenset(
             for info in zf.infolist():
                 if not info.filename.endswith(".pkl"):
                     continue
-                sub = analyse_pickle(lambda info=info: zf.open(info), info.file_size, extra_allowed=extra_allowed)
+                sub = analyse_pickle(partial(zf.open, info), info.file_size, extra_allowed=extra_allowed)
                 total.streams += sub.streams
                 total.imports.update(sub.imports)
                 total.issues += [PickleIssue(i.rule, i.severity, f"{info.filename}: {i.detail}", i.offset, i.callable)

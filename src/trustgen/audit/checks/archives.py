@@ -16,7 +16,9 @@ import stat
 import tarfile
 import zipfile
 import zlib
+from functools import partial
 from pathlib import PurePosixPath
+from typing import IO, Any
 
 from trustgen.audit.formats import compression_of
 from trustgen.audit.scope import Blob, Scope, TooLarge
@@ -124,7 +126,7 @@ def _check_zip_members(zf: zipfile.ZipFile, blob: Blob, scope: Scope) -> str:
         if info.flag_bits & 0x1:
             child.add("archive-unscanned", "encrypted member; its contents could not be analysed")
             continue
-        member = Blob(info.filename, info.file_size, lambda info=info: zf.open(info))
+        member = Blob(info.filename, info.file_size, partial(zf.open, info))
         try:
             child.scan(member)
         except (zipfile.BadZipFile, zlib.error, EOFError, OSError, NotImplementedError) as exc:
@@ -174,6 +176,13 @@ def check_tar(blob: Blob, scope: Scope) -> str:
     return "tar"
 
 
+def _extract(tf: tarfile.TarFile, member: tarfile.TarInfo) -> IO[bytes]:
+    f = tf.extractfile(member)
+    if f is None:  # pragma: no cover - only regular members are passed
+        raise OSError(f"cannot read {member.name}")
+    return f
+
+
 def _check_tar_members(tf: tarfile.TarFile, members: list[tarfile.TarInfo], blob: Blob, scope: Scope) -> None:
     for m in members:
         why = _unsafe_name(m.name)
@@ -187,7 +196,7 @@ def _check_tar_members(tf: tarfile.TarFile, members: list[tarfile.TarInfo], blob
     if not _bomb_checks(scope, [(m.name, m.size, m.size) for m in files], blob.size):
         return
     for m in files:
-        member = Blob(m.name, m.size, lambda m=m: tf.extractfile(m))  # type: ignore[arg-type,return-value]
+        member = Blob(m.name, m.size, partial(_extract, tf, m))
         child = scope.child(m.name)
         try:
             child.scan(member)
@@ -202,7 +211,7 @@ _DECOMPRESSORS = {"gzip": lambda: zlib.decompressobj(16 + zlib.MAX_WBITS), "zlib
 
 def _inflate(blob: Blob, kind: str, cap: int) -> tuple[bytes, bool]:
     """Decompress at most ``cap + 1`` bytes; returns (data, reached the end of the stream)."""
-    dec = _DECOMPRESSORS[kind]()
+    dec: Any = _DECOMPRESSORS[kind]()
     out = bytearray()
     with blob.open() as f:
         while len(out) <= cap and not dec.eof:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import struct
-from typing import BinaryIO
+from typing import IO
 
 from trustgen.audit.scope import Blob, Scope
 
@@ -27,7 +27,7 @@ class GGUFError(ValueError):
 class _Cursor:
     """Reads little-endian fields, refusing lengths that run past the end of the file."""
 
-    def __init__(self, f: BinaryIO, size: int, version: int):
+    def __init__(self, f: IO[bytes], size: int, version: int):
         self.f, self.size, self.pos, self.version = f, size, 0, version
 
     def take(self, n: int) -> bytes:
@@ -101,7 +101,7 @@ def check_gguf(blob: Blob, scope: Scope) -> str:
     return "gguf"
 
 
-def _walk(f: BinaryIO, size: int, scope: Scope) -> None:
+def _walk(f: IO[bytes], size: int, scope: Scope) -> None:
     c = _Cursor(f, size, 3)
     if c.take(4) != b"GGUF":
         raise GGUFError("bad magic")

@@ -102,7 +102,8 @@ def _text(buf: bytes | memoryview | mmap.mmap, s: int, e: int) -> str:
 
 class _Walker:
     def __init__(self, buf: bytes | memoryview | mmap.mmap, scope: Scope):
-        self.buf, self.scope, self.domains = buf, scope, set()
+        self.buf, self.scope = buf, scope
+        self.domains: set[str] = set()
 
     def graph(self, s: int, e: int, depth: int = 0) -> None:
         if depth > _MAX_NESTING:
