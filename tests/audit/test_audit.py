@@ -17,7 +17,7 @@ import pytest
 from corpus import BENIGN, MALFORMED, MALICIOUS, C, G, Sample, assemble, build_corpus
 
 from cli_support import assert_bad_input, trustgen
-from trustgen.audit import AuditSettings, scan
+from trustgen.audit import RULES, AuditSettings, scan
 from trustgen.audit.checks.safetensors import check_safetensors
 from trustgen.audit.report import to_sarif
 from trustgen.audit.scope import Blob, Scope
@@ -193,6 +193,11 @@ def test_sarif_report_shape(corpus):
     member = run["results"][0]["locations"][0]
     assert member["logicalLocations"][0]["fullyQualifiedName"] == "torch-zip-payload/data.pkl"
     assert run["invocations"][0]["executionSuccessful"] is True
+
+
+def test_every_rule_is_documented():
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "audit.md").read_text()
+    assert [rule for rule in RULES if f"| `{rule}` |" not in docs] == []
 
 
 def test_real_torch_checkpoints_still_load_through_safe_io(corpus):
