@@ -256,6 +256,7 @@ def test_cli_strict_and_bad_input(corpus, tmp_path):
     assert_bad_input(trustgen("audit", obj, "--output", tmp_path), "cannot write the report")
 
 
+@pytest.mark.slow
 def test_real_keras_saves(tmp_path):
     """Files written by Keras itself (not the corpus' imitation): Dense clean, Lambda and custom objects flagged."""
     script = f"""

@@ -31,6 +31,7 @@ import _compat_pickle
 import io
 import pickletools
 import re
+import reprlib
 import struct
 import zipfile
 from collections.abc import Callable
@@ -123,10 +124,6 @@ class PickleError(Exception):
 # --- symbolic values -------------------------------------------------------------------------
 
 
-class _Mark:
-    """The MARK sentinel is kept on a separate mark stack; this marks a POP that consumed one."""
-
-
 @dataclass(eq=False)
 class _Global:
     module: str
@@ -182,7 +179,7 @@ def describe(value: Any, limit: int = 60) -> str:
         return f"the computed import at byte {value.offset}"
     if isinstance(value, _Opaque):
         return value.what
-    text = repr(value)
+    text = reprlib.repr(value)  # bounded in depth and length, whatever the pickle built
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -454,7 +451,7 @@ class _Machine:
             rec = self.records.get(func.qualname)
             if rec is not None:
                 rec.calls.append((op, pos))
-            else:  # imported in an earlier stream of the same file and kept in a memo? not possible; be safe
+            else:  # defensive: every global is created with its record in the same stream
                 self.import_(func.module, func.name, op, pos)
         elif not isinstance(func, _Unresolved):
             self.issue("pickle-indirect-call", f"{op} at byte {pos} calls {describe(func)}", pos)
