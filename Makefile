@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench zoo lint clean
+.PHONY: install demo test test-fast bench bench-audit zoo lint clean
 
 # Idempotent: creates .venv if missing, installs the exact pins of requirements.lock and trustgen
 # (editable). Re-runs only when requirements.lock or pyproject.toml change (a second run takes seconds).
@@ -33,6 +33,11 @@ test-fast: install
 
 bench: install
 	$(PY) benchmarks/bench_diffusion.py
+
+# trustgen audit vs modelscan/picklescan/fickling (installed beside, not into, the locked environment)
+bench-audit: install
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --target .peers -r requirements/audit-peers.txt
+	$(PY) benchmarks/bench_audit.py --peers .peers
 
 zoo: install
 	$(PY) scripts/build_zoo.py

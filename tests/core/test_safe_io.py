@@ -37,8 +37,17 @@ def test_malicious_pickle_is_refused_and_never_executed(tmp_path):
     path.write_bytes(pickle.dumps(Boom(str(marker))))
     with pytest.raises(UnsafeFileError, match="allow-pickle"):
         load_state_dict(path)
-    # even when allowed, torch.load(weights_only=True) refuses the payload
-    with pytest.raises(CorruptFileError, match="weights_only"):
+    # even when allowed, the static analysis of `trustgen audit` refuses it before torch.load sees it
+    with pytest.raises(UnsafeFileError, match="io.open imported by"):
+        load_state_dict(path, allow_pickle=True)
+    assert not marker.exists()
+
+
+def test_allowed_pickle_with_payload_inside_a_torch_zip_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "model.pt"
+    torch.save({"w": torch.ones(2), "hook": Boom(str(marker))}, path)
+    with pytest.raises(UnsafeFileError, match=r"data.pkl: io.open imported by GLOBAL at byte \d+"):
         load_state_dict(path, allow_pickle=True)
     assert not marker.exists()
 

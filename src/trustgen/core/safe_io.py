@@ -48,11 +48,33 @@ def sniff_format(path: str | Path) -> str:
     return "unknown"
 
 
+def check_pickle_file(path: str | Path) -> None:
+    """Refuse a pickle-based file whose pickles import anything outside the checkpoint allowlist.
+
+    The same static analysis as ``trustgen audit`` (:mod:`trustgen.core.pickle_scan`); nothing is
+    unpickled. Raises :class:`UnsafeFileError` naming the first finding, :class:`CorruptFileError`
+    if the pickle is broken.
+    """
+    from trustgen.core.pickle_scan import MALFORMED, analyse_file
+
+    analysis = analyse_file(path)
+    unsafe = analysis.unsafe
+    if unsafe:
+        more = f" (+{len(unsafe) - 1} more)" if len(unsafe) > 1 else ""
+        raise UnsafeFileError(f"refusing to load {path}: {unsafe[0].detail}{more}; run `trustgen audit {path}` "
+                              "for the full report")
+    broken = [i for i in analysis.issues if i.rule == MALFORMED]
+    if broken:
+        raise CorruptFileError(f"corrupt pickle file {path}: {broken[0].detail}")
+
+
 def load_state_dict(path: str | Path, *, allow_pickle: bool = False) -> dict[str, Any]:
     """Load a tensor dict from ``path``.
 
     safetensors files load directly. Pickle-based files raise :class:`UnsafeFileError`
-    unless ``allow_pickle`` is true, and then load with ``torch.load(weights_only=True)``.
+    unless ``allow_pickle`` is true; then their pickles are analysed first
+    (:func:`check_pickle_file`, the analysis of ``trustgen audit``) and load with
+    ``torch.load(weights_only=True)``.
     """
     p = Path(path)
     if not p.is_file():
@@ -76,6 +98,7 @@ def load_state_dict(path: str | Path, *, allow_pickle: bool = False) -> dict[str
 
         import torch
 
+        check_pickle_file(p)
         try:
             obj = torch.load(str(p), map_location="cpu", weights_only=True)
         except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as exc:

@@ -92,6 +92,11 @@ def _check_weights_safe(folder: Path, allow_pickle: bool) -> None:
         )
     if not has_safe and not pickles:
         raise CorruptFileError(f"no weights file in {folder}")
+    if not has_safe:  # allowed: still refuse pickles that import anything a checkpoint does not need
+        from trustgen.core.safe_io import check_pickle_file
+
+        for p in pickles:
+            check_pickle_file(p)
 
 
 def _load_module(cls: Any, folder: Path, allow_pickle: bool) -> Any:

@@ -1,0 +1,55 @@
+"""Pickle files (raw, legacy ``torch.save``, joblib) through :mod:`trustgen.core.pickle_scan`, and polyglots."""
+
+from __future__ import annotations
+
+import re
+import zipfile
+
+from trustgen.audit.scope import Blob, Scope
+from trustgen.core.pickle_scan import analyse_pickle
+
+_TEXT_OPCODES = frozenset(b"(cI]}lSVdNKJ)iL")
+_IDENTIFIER = re.compile(r"[A-Za-z_][\w.]*\Z")
+
+
+def looks_like_text_pickle(blob: Blob) -> bool:
+    """True for a protocol 0/1 pickle (no PROTO header): it parses to STOP, or imports a real module name
+    before it breaks off (a truncated payload still runs everything before the break)."""
+    head = blob.head(1)
+    if not head or head[0] not in _TEXT_OPCODES:
+        return False
+    analysis = analyse_pickle(blob.open, blob.size)
+    if analysis.streams:
+        return True
+    return any(_IDENTIFIER.match(q.rpartition(".")[0]) and _IDENTIFIER.match(q.rpartition(".")[2])
+               for q in analysis.imports)
+
+
+def check_pickle(blob: Blob, scope: Scope, *, start: int = 0) -> str:
+    """Analyse every pickle stream in ``blob`` (from byte ``start``); returns pickle/pytorch-legacy/joblib."""
+    extra = frozenset(scope.settings.allow)
+
+    def opener():
+        f = blob.open()
+        if start:
+            f.seek(start)
+        return f
+
+    analysis = analyse_pickle(opener, blob.size, extra_allowed=extra, start=start)
+    for issue in analysis.issues:
+        scope.add(issue.rule, issue.detail, issue.offset, issue.severity)
+    if start == 0 and analysis.streams and analysis.end < blob.size:
+        _check_polyglot(blob, scope)
+    return analysis.kind
+
+
+def _check_polyglot(blob: Blob, scope: Scope) -> None:
+    """A pickle followed by a zip directory is read as a pickle by torch.load and as a zip by zip-based scanners."""
+    with blob.open() as f:
+        if not zipfile.is_zipfile(f):
+            return
+    scope.add("polyglot", "the file is a pickle (what pickle.load and legacy torch.load read) and also a zip "
+              "archive (what zip-based scanners read); both were analysed")
+    from trustgen.audit.checks.archives import check_zip
+
+    check_zip(blob, scope.child("(as zip)"))
