@@ -170,7 +170,8 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
                 "bytes_up_per_sample": engine.bytes_up.get(i, 0) / max(engine.samples_up.get(i, 0), 1),
                 "bytes_down_per_image": stats.bytes_down,
             })
-            record.update(_disclosure(engine, client, train, heldout, handoffs.get(i, images), settings.seed + 3))
+            generated_handoff = handoffs.get(i, images) if client.t_c > 0 else images
+            record.update(_disclosure(engine, client, train, heldout, generated_handoff, settings.seed + 3))
             clients.append(record)
             run.log(f"client {i}: {record}")
         pooled = evaluate_samples(torch.cat(pooled_images), settings.dataset, extractor=settings.extractor,
