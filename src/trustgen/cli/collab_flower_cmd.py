@@ -153,6 +153,8 @@ def submit(
     min_clients: int = MinClients,
     resume: bool = typer.Option(False, "--resume", help="Continue from the last server checkpoint in OUT."),
     superlink_address: str = SuperLink, root_cert: Path = RootCert, insecure: bool = Insecure,
+    client_app: str = typer.Option("trustgen.collab.flower.client_app:app", "--client-app",
+                                   help="ClientApp component MODULE:ATTR (e.g. trustgen's app wrapped in Flower mods)."),
     out: Path = OutOption, as_json: bool = JsonOption,
 ) -> None:
     """Submit the experiment to a SuperLink (`flwr run`) and stream its log; OUT is on the SuperLink's host."""
@@ -170,7 +172,7 @@ def submit(
                                                               resume), out=folder, engine="flower-deployment")
     log = folder / "submit.log"
     code = submit_job(job, superlink=superlink_address, root_cert=root_cert, insecure=insecure,
-                      workdir=folder / "flower-submit", log=log)
+                      workdir=folder / "flower-submit", client_app=client_app, log=log)
     metrics_file = folder / "metrics.json"
     if code != 0 or not metrics_file.is_file():
         raise TrustgenError(f"the Flower run did not finish (flwr exit {code}); see {log} and {folder / 'federation.md'}")

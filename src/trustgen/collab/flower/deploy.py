@@ -158,19 +158,26 @@ class FlowerProcess:
         self.stop()
 
 
-def run_foreground(args: list[str], log: Path, env: dict[str, str]) -> int:
-    """Run a Flower process until it exits or this command is stopped (Ctrl-C, SIGTERM); returns its code."""
-    previous = signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt()))
-    with FlowerProcess(args, log, env) as proc:
-        try:
+def run_foreground(args: list[str], log: Path, env: dict[str, str], timeout: float | None = None) -> int:
+    """Run a Flower process until it exits, ``timeout`` passes, or this command is stopped (Ctrl-C, SIGTERM);
+    whatever happens, the process and everything it started are ended. Returns its exit code."""
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        with FlowerProcess(args, log, env) as proc:
             while proc.alive():
+                if deadline is not None and time.monotonic() > deadline:
+                    raise TrustgenError(f"{Path(args[0]).name} did not end within {timeout:g} s (log: {log})")
                 proc.descendants()
                 time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
-        finally:
-            signal.signal(signal.SIGTERM, previous)
-    return proc.proc.returncode if proc.proc.returncode is not None else 0
+    except KeyboardInterrupt:
+        pass
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return proc.proc.returncode if proc.proc.returncode is not None else 130
 
 
 def connection_home(folder: Path, superlink: str, root_cert: Path | None, insecure: bool) -> Path:
@@ -210,11 +217,7 @@ def submit(job: ServerJob, *, superlink: str, root_cert: Path | None, insecure: 
     home = connection_home(workdir, superlink, root_cert, insecure)
     app = write_app(workdir / "app", job, client_app=client_app)
     args = [flower_bin("flwr"), "run", str(app), CONNECTION, "--stream"]
-    with FlowerProcess(args, log or workdir / "submit.log", flower_env(home)) as proc:
-        try:
-            return proc.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            raise TrustgenError(f"the run did not end within {timeout:g} s") from None
+    return run_foreground(args, log or workdir / "submit.log", flower_env(home), timeout)
 
 
 def register_node(public_key: Path, *, superlink: str, root_cert: Path | None, insecure: bool,

@@ -82,6 +82,7 @@ class FlowerEngine(CollabEngine):
     node_of: dict[int, int] = field(default_factory=dict)  # client id → the node that last answered for it
     missing: dict[int, list[int]] = field(default_factory=dict)  # client id → rounds it did not answer
     rejections: list[dict[str, Any]] = field(default_factory=list)
+    node_errors: list[dict[str, Any]] = field(default_factory=list)  # error replies (unavailable or failed nodes)
     traffic: Traffic = field(default_factory=Traffic)
     rounds_done: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: {"waiting": 0.0, "server_training": 0.0})
@@ -144,6 +145,10 @@ class FlowerEngine(CollabEngine):
         for reply in self._exchange(messages):
             self.traffic.message_up += message_bytes(reply)
             node = reply.metadata.src_node_id
+            if reply.has_error():  # the node is gone or its ClientApp failed: the client counts as missing
+                self.node_errors.append({"round": round_id, "node": node, "reason": reply.error.reason})
+                self.log(f"round {round_id}: node {node} failed: {reply.error.reason}")
+                continue
             try:
                 client_id, payloads, client_losses = self._read_train_reply(reply, round_id, len(lrs))
                 if client_id in batches:
@@ -166,8 +171,6 @@ class FlowerEngine(CollabEngine):
         return batches
 
     def _read_train_reply(self, reply: Any, round_id: int, steps: int) -> tuple[int, list[CutPayload], list[float]]:
-        if reply.has_error():
-            raise PayloadRejected(f"node {reply.metadata.src_node_id} failed: {reply.error.reason}")
         if reply.metadata.group_id != str(round_id) or META not in reply.content:
             raise PayloadRejected(f"reply for round {reply.metadata.group_id!r} without meta, expected {round_id}")
         meta = reply.content[META]
@@ -253,7 +256,8 @@ class FlowerEngine(CollabEngine):
                 tensors.update({f"{level}.opt.{k}": v for k, v in opt.items()})
             save_state_dict(tensors, tmp / "server.safetensors")
         state = {"round": self.rounds_done, "run_key": self.run_key, "losses": losses, "missing": self.missing,
-                 "rejections": self.rejections, "rejected": self.rejected, "bytes_up": self.bytes_up,
+                 "rejections": self.rejections, "node_errors": self.node_errors, "rejected": self.rejected,
+                 "bytes_up": self.bytes_up,
                  "samples_up": self.samples_up, "traffic": self.traffic.__dict__, "node_of": self.node_of,
                  "optimizers": structures}
         write_text_atomic(tmp / "state.json", json.dumps(state))
@@ -288,6 +292,7 @@ class FlowerEngine(CollabEngine):
         self.missing = {int(k): v for k, v in state["missing"].items()}
         self.node_of = {int(k): int(v) for k, v in state["node_of"].items()}
         self.rejections, self.rejected = state["rejections"], state["rejected"]
+        self.node_errors = state["node_errors"]
         self.bytes_up = {int(k): v for k, v in state["bytes_up"].items()}
         self.samples_up = {int(k): v for k, v in state["samples_up"].items()}
         self.traffic = Traffic(**state["traffic"])
@@ -301,7 +306,8 @@ class FlowerEngine(CollabEngine):
                 "federation": {"rounds": self.rounds_done, "local_steps": self.federation.local_steps,
                                "min_clients": self.federation.min_clients,
                                "missing_rounds": {str(k): v for k, v in sorted(self.missing.items())},
-                               "rejections": self.rejections, "seconds": dict(self.seconds)}}
+                               "rejections": self.rejections, "node_errors": self.node_errors,
+                               "seconds": dict(self.seconds)}}
 
     def _write_report(self) -> None:
         from trustgen.core.runs import write_text_atomic
@@ -317,6 +323,8 @@ def federation_markdown(report: dict[str, Any]) -> str:
     lines += [f"| {c} | {', '.join(map(str, r))} |" for c, r in fed["missing_rounds"].items()] or ["| — | none |"]
     lines += ["", "| round | node | rejected because |", "|---|---|---|"]
     lines += [f"| {r['round']} | {r['node']} | {r['reason']} |" for r in fed["rejections"]] or ["| — | — | none |"]
+    lines += ["", "| round | node | error reply (node unavailable or ClientApp failed) |", "|---|---|---|"]
+    lines += [f"| {r['round']} | {r['node']} | {r['reason']} |" for r in fed["node_errors"]] or ["| — | — | none |"]
     ratio = report.get("traffic_ratio")
     lines += ["", f"Traffic ratio (message bytes / raw tensor bytes): {ratio:.3f}" if ratio else ""]
     return "\n".join(lines) + "\n"
