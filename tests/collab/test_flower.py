@@ -11,9 +11,9 @@ import json
 
 import pytest
 import torch
-
 from flower_support import FakeGrid
 from test_protocol import tiny
+
 from trustgen.collab.build import build_engine
 from trustgen.collab.experiment import client_splits, server_weight_norm
 from trustgen.collab.flower.config import FederationSettings
@@ -145,9 +145,8 @@ def test_server_restart_resumes_from_its_checkpoint_without_losing_client_progre
 
 
 def test_message_bytes_count_the_arrays():
-    from flwr.app import ArrayRecord, Message, RecordDict
-
     from flower_support import FakeGrid as _  # noqa: F401  (sets Flower's task identity)
+    from flwr.app import ArrayRecord, Message, RecordDict
 
     x = torch.zeros(64, 1, 16, 16)
     msg = Message(RecordDict({PAYLOAD: ArrayRecord({"x_cut": to_array(x)})}), dst_node_id=1, message_type="train")

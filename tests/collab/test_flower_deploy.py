@@ -102,7 +102,7 @@ def test_an_unknown_node_cannot_join(federation):
 
 def _submit(federation, out: Path, *extra: str) -> subprocess.Popen:
     args = [sys.executable, "-m", "trustgen.cli.app", "collab", "submit", "--cut", "0.25", "--steps", "5",
-            "--partition", "iid", "--local-steps", "1", "--round-timeout", "45", "--join-timeout", "120",
+            "--partition", "iid", "--local-steps", "1", "--round-timeout", "150", "--join-timeout", "120",
             "--min-clients", "1", *TINY, "--superlink", federation.address, "--root-cert", str(federation.tls["ca"]),
             "--client-app", "flower_support:app", "--out", str(out), "--json", *extra]
     return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=_env())
@@ -121,7 +121,7 @@ def test_dropout_bad_payloads_server_restart_and_rejoin(federation, tmp_path):
     first = _submit(federation, out)
     try:
         _wait_for(out / "checkpoints" / "round-00001", first, 400)
-        federation.nodes[2].stop()  # client 2's SuperNode dies after round 1
+        federation.nodes[2].stop(hard=True)  # client 2's SuperNode is killed (SIGKILL) after round 1
         _wait_for(out / "checkpoints" / "round-00003", first, 400)
         serverapps = [p for p in federation.superlink.descendants() if "flwr-serverapp" in " ".join(p.cmdline())]
         assert serverapps, "no ServerApp process found"

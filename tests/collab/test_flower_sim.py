@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 
 import pytest
+from test_collab_cli import TINY
 
 from cli_support import assert_bad_input, trustgen
-from test_collab_cli import TINY
 
 ARGS = ["--cut", "0.25", "--steps", "3", "--partition", "iid", "--seed", "1", *TINY]
 
@@ -32,7 +32,8 @@ def _close(a, b, path="") -> None:
 def test_simulation_reproduces_the_in_process_run(tmp_path):
     ref = trustgen("collab", "run", *ARGS, "--out", tmp_path / "run", "--json")
     assert ref.returncode == 0, ref.stderr
-    sim = trustgen("collab", "simulate", "--local-steps", "2", "--cpus", "2", *ARGS, "--out", tmp_path / "sim", "--json")
+    sim = trustgen("collab", "simulate", "--local-steps", "2", "--cpus", "2", *ARGS, "--out", tmp_path / "sim",
+                   "--json")
     assert sim.returncode == 0, sim.stderr
     a, b = json.loads(ref.stdout), json.loads(sim.stdout)
     assert (a["engine"], b["engine"]) == ("in-process", "flower-simulation")

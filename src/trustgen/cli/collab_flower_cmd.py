@@ -127,7 +127,8 @@ def supernode(
     state_dir.mkdir(parents=True, exist_ok=True)
     args = supernode_args(superlink=superlink_address, partition_id=partition_id, num_partitions=num_partitions,
                           port=port, state_dir=state_dir, root_cert=root_cert, auth_key=key, insecure=insecure)
-    typer.echo(f"SuperNode for client {partition_id} → {superlink_address}, log {state_dir / 'supernode.log'}", err=True)
+    typer.echo(f"SuperNode for client {partition_id} → {superlink_address}, log {state_dir / 'supernode.log'}",
+               err=True)
     raise typer.Exit(run_foreground(args, state_dir / "supernode.log", flower_env(state_dir / "flwr-home")))
 
 
@@ -154,7 +155,7 @@ def submit(
     resume: bool = typer.Option(False, "--resume", help="Continue from the last server checkpoint in OUT."),
     superlink_address: str = SuperLink, root_cert: Path = RootCert, insecure: bool = Insecure,
     client_app: str = typer.Option("trustgen.collab.flower.client_app:app", "--client-app",
-                                   help="ClientApp component MODULE:ATTR (e.g. trustgen's app wrapped in Flower mods)."),
+                                   help="ClientApp component MODULE:ATTR (trustgen's, or it wrapped in Flower mods)."),
     out: Path = OutOption, as_json: bool = JsonOption,
 ) -> None:
     """Submit the experiment to a SuperLink (`flwr run`) and stream its log; OUT is on the SuperLink's host."""
@@ -175,7 +176,8 @@ def submit(
                       workdir=folder / "flower-submit", client_app=client_app, log=log)
     metrics_file = folder / "metrics.json"
     if code != 0 or not metrics_file.is_file():
-        raise TrustgenError(f"the Flower run did not finish (flwr exit {code}); see {log} and {folder / 'federation.md'}")
+        raise TrustgenError(f"the Flower run did not finish (flwr exit {code}); see {log} and "
+                            f"{folder / 'federation.md'}")
     metrics = json.loads(metrics_file.read_text())
     emit(metrics if as_json else _summary(metrics), as_json, folder)
 

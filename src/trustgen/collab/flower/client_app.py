@@ -51,9 +51,10 @@ def train(message: Any, context: Any) -> Any:
         for k, lr in enumerate(lrs):
             loss, payload = node.client.train_step(first + k, lr)
             losses.append(loss)
-            payloads.append(payload)
+            if payload is not None:  # None only for a local-only client (c = 1)
+                payloads.append(payload)
         reply: dict[str, Any] = {}
-        if payloads and payloads[0] is not None:
+        if payloads:
             reply["x_cut"] = torch.stack([p.x_cut for p in payloads])
             if payloads[0].labels is not None:
                 reply["labels"] = torch.stack([p.labels for p in payloads])

@@ -16,6 +16,7 @@ sessions): leaving its ``with`` block, or :meth:`FlowerProcess.stop`, ends all o
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -133,17 +134,16 @@ class FlowerProcess:
             time.sleep(0.3)
         return False
 
-    def stop(self, timeout: float = 10.0) -> None:
-        """SIGTERM the process, its session and every descendant; SIGKILL what is left after ``timeout``."""
+    def stop(self, timeout: float = 10.0, *, hard: bool = False) -> None:
+        """SIGTERM the process, its session and every descendant; SIGKILL what is left after ``timeout``
+        (``hard``: SIGKILL at once, like a crash or a power cut)."""
         import psutil
 
         family = [*self.descendants(), self._seen[self.proc.pid]]
-        for sig in (signal.SIGTERM, signal.SIGKILL):
+        for sig in (signal.SIGKILL,) if hard else (signal.SIGTERM, signal.SIGKILL):
             for proc in family:
-                try:
+                with contextlib.suppress(ProcessLookupError, PermissionError, psutil.NoSuchProcess):
                     os.killpg(proc.pid, sig) if proc.pid == self.proc.pid else proc.send_signal(sig)
-                except (ProcessLookupError, PermissionError, psutil.NoSuchProcess):
-                    pass
             _, alive = psutil.wait_procs(family, timeout=timeout)
             if not alive:
                 break

@@ -36,7 +36,7 @@ def simulate(settings: CollabSettings, federation: FederationSettings, out: Path
     cpus = cpus or max(1, min(os.cpu_count() or 1, settings.clients + 1))
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # Ray's workers inherit the environment
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    backend = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
+    backend: dict[str, Any] = {"client_resources": {"num_cpus": 1, "num_gpus": 0.0},
                "init_args": {"num_cpus": cpus, "include_dashboard": False, "log_to_driver": verbose}}
     if not verbose:
         logging.getLogger("flwr").setLevel(logging.WARNING)
