@@ -162,8 +162,8 @@ class FlowerEngine(CollabEngine):
         for client in self.clients:
             if client.client_id not in batches:
                 self.missing.setdefault(client.client_id, []).append(round_id)
-                self.log(f"round {round_id}: client {client.client_id} missing (no valid reply within "
-                         f"{self.federation.round_timeout:g} s)")
+                self.log(f"round {round_id}: client {client.client_id} missing (no valid reply within the "
+                         f"{self.federation.round_timeout:g} s round time-out)")
         if len(batches) < self.federation.min_clients:
             self._write_report()
             raise FederationStopped(f"round {round_id}: only {len(batches)} of {len(self.clients)} clients answered "
