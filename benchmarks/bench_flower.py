@@ -7,7 +7,7 @@ simulation's time goes (waiting for ClientApps vs. the server's own training), t
 (bytes in Flower messages / raw tensor bytes) per training sample and per generated image, and the
 difference of the server weights (0 when the two runs agree). Quoted in ``docs/collafuse-deployment.md``.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_flower.py [--steps 40] [--local-steps 10] [--samples 50]
+    OMP_NUM_THREADS=1 python benchmarks/bench_flower.py [--steps 40] [--local-steps 10] [--samples 50] [--timesteps 1000]
 """
 
 from __future__ import annotations
@@ -37,22 +37,24 @@ def main() -> None:
     parser.add_argument("--local-steps", type=int, default=10)
     parser.add_argument("--samples", type=int, default=50)
     parser.add_argument("--sample-steps", type=int, default=50)
+    parser.add_argument("--timesteps", type=int, default=1000)
     parser.add_argument("--cpus", type=int, default=2)
     args = parser.parse_args()
     settings = CollabSettings(steps=args.steps, samples_per_client=args.samples, sample_steps=args.sample_steps,
-                              warmup_steps=min(100, args.steps // 4))
-    federation = FederationSettings(local_steps=args.local_steps, join_timeout=60)
+                              num_train_timesteps=args.timesteps, warmup_steps=min(100, args.steps // 4))
+    federation = FederationSettings(local_steps=args.local_steps, join_timeout=600, round_timeout=3600)
     with tempfile.TemporaryDirectory() as tmp:
         began = time.perf_counter()
         local = run_collab(settings, Path(tmp) / "in-process")
         t_local = time.perf_counter() - began
+        print(f"in-process: {t_local:.1f} s", flush=True)
         began = time.perf_counter()
         sim = simulate(settings, federation, Path(tmp) / "simulation", cpus=args.cpus)
         t_sim = time.perf_counter() - began
     traffic = sim["traffic"]
     result = {
         "settings": {"dataset": settings.dataset, "clients": settings.clients, "cut": settings.cut,
-                     "steps": settings.steps, "batch_size": settings.batch_size, "local_steps": args.local_steps,
+                     "steps": settings.steps, "T": settings.num_train_timesteps, "batch_size": settings.batch_size, "local_steps": args.local_steps,
                      "samples_per_client": args.samples, "sample_steps": args.sample_steps,
                      "unet": list(settings.unet.block_out_channels)},
         "machine": {"cpus": os.cpu_count(), "threads": os.environ["OMP_NUM_THREADS"], "ray_cpus": args.cpus,

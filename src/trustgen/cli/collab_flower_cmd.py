@@ -29,7 +29,7 @@ Config = typer.Option(None, "--config", help="YAML file of settings.")
 Seed = typer.Option(None, "--seed")
 # the federation's own options
 LocalSteps = typer.Option(5, "--local-steps", min=1, help="CollaFuse steps per Flower train message (K).")
-RoundTimeout = typer.Option(120.0, "--round-timeout", help="Seconds the server waits for a round's replies.")
+RoundTimeout = typer.Option(600.0, "--round-timeout", help="Seconds the server waits for a round's replies.")
 JoinTimeout = typer.Option(120.0, "--join-timeout", help="Seconds it waits for every client's node at the start.")
 MinClients = typer.Option(1, "--min-clients", min=1, help="Stop when fewer clients answer a round.")
 # connections

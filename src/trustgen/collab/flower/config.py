@@ -15,7 +15,7 @@ class FederationSettings(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     local_steps: int = Field(5, ge=1)  # K: CollaFuse steps per train message (one round)
-    round_timeout: float = Field(120.0, gt=0)  # seconds the server waits for a round's replies
+    round_timeout: float = Field(600.0, gt=0)  # seconds the server waits for a round's replies
     join_timeout: float = Field(120.0, ge=0)  # seconds it waits for all clients' nodes at the start
     min_clients: int = Field(1, ge=1)  # fewer replies than this in a round stops the run
     resume: bool = False  # continue from the last server checkpoint in the run folder
