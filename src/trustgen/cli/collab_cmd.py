@@ -1,4 +1,4 @@
-"""``trustgen collab``: CollaFuse collaborative diffusion (in process; Flower deployment comes next)."""
+"""``trustgen collab``: CollaFuse collaborative diffusion (in process here; on Flower in ``collab_flower_cmd``)."""
 
 from __future__ import annotations
 
@@ -134,3 +134,12 @@ def privacy(
         run.write_report("# Reconstruction attack against the cut\n\n" + table + "\n")
         run.write_metrics({"rows": rows})
     emit({"rows": rows} if as_json else {f"reid_rate@c={r['cut']:g}": r["reid_rate"] for r in rows}, as_json, folder)
+
+
+def _register_flower() -> None:
+    from trustgen.cli.collab_flower_cmd import register_commands
+
+    register_commands(app)
+
+
+_register_flower()

@@ -31,6 +31,16 @@ def partition(settings: CollabSettings, data: ImageDataset) -> list[ImageDataset
     return [data.subset(p) for p in parts]
 
 
+def build_client(settings: CollabSettings, client_id: int, data: ImageDataset) -> CollabClient:
+    """Client ``client_id``'s role with a fresh (seeded) denoiser: the same object wherever it is built
+    (in process, or on the client's own Flower node)."""
+    t_c = cut_timestep(settings.client_cuts()[client_id], settings.num_train_timesteps)
+    model = new_model(model_settings(settings, settings.seed + 1 + client_id), data)
+    return CollabClient(client_id, data, model, t_c, batch_size=settings.batch_size, lr=settings.lr,
+                        ema_decay=settings.ema_decay, cond_dropout=settings.cond_dropout,
+                        seed=settings.seed + 101 + client_id)
+
+
 def build_engine(settings: CollabSettings, client_data: list[ImageDataset]) -> CollabEngine:
     """Fresh (seeded) client denoisers for ``t < t_c`` and a server denoiser for ``t ≥ t_c``."""
     if settings.conditioning == "class" and any(d.labels is None for d in client_data):
@@ -38,11 +48,7 @@ def build_engine(settings: CollabSettings, client_data: list[ImageDataset]) -> C
     T = settings.num_train_timesteps
     cuts = [cut_timestep(c, T) for c in settings.client_cuts()]
     common = {"lr": settings.lr, "ema_decay": settings.ema_decay, "cond_dropout": settings.cond_dropout}
-    clients = []
-    for i, data in enumerate(client_data):
-        model = new_model(model_settings(settings, settings.seed + 1 + i), data)
-        clients.append(CollabClient(i, data, model, cuts[i], batch_size=settings.batch_size,
-                                    seed=settings.seed + 101 + i, **common))
+    clients = [build_client(settings, i, data) for i, data in enumerate(client_data)]
     served = {i: t_c for i, t_c in enumerate(cuts) if t_c < T}
     server = None
     if served:

@@ -107,12 +107,24 @@ class CollabEngine:
         else:
             x, bytes_down = torch.randn((n, *client.model.image_shape), generator=g), 0
         handed = time.perf_counter()
-        with count_calls(client.model.unet) as client_calls:
-            images = client.finish(x, labels, client_chain, g, self.sampler)
-        done = time.perf_counter()
-        stats = GenerationStats(client_calls[0], server_calls[0], bytes_down // n, (done - handed) / n,
+        images, client_evals, client_seconds = self.finish_on_client(client_id, x, labels, client_chain, g)
+        stats = GenerationStats(client_evals, server_calls[0], bytes_down // n, client_seconds / n,
                                 (handed - began) / n)
         return images, stats
+
+    def finish_on_client(self, client_id: int, x: Any, labels: Any, chain: list[int],
+                         generator: Any) -> tuple[Any, int, float]:
+        """The client's half of generation: (images, its UNet evaluations, its seconds).
+
+        In process the client is called directly; a transport engine (``collab.flower``) overrides this
+        to send the hand-off images to the client's node instead."""
+        import time
+
+        client = self.clients[client_id]
+        began = time.perf_counter()
+        with count_calls(client.model.unet) as calls:
+            images = client.finish(x, labels, chain, generator, self.sampler)
+        return images, calls[0], time.perf_counter() - began
 
 
 @contextmanager

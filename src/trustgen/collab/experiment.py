@@ -8,6 +8,7 @@ data set's test split; disclosure and cost as described in :mod:`trustgen.collab
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -115,8 +116,16 @@ def _full_sampler_probe(engine: Any, client: int, labels: Any, seed: int) -> Any
                            seed=seed + 13)[1]
 
 
-def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -> dict[str, Any]:
-    """Train, generate, measure; writes the run folder and returns ``metrics.json``'s content."""
+def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
+               make_engine: Callable[[CollabSettings, list[ImageDataset]], Any] | None = None,
+               engine_name: str = "in-process",
+               extra_metrics: Callable[[Any], dict[str, Any]] | None = None) -> dict[str, Any]:
+    """Train, generate, measure; writes the run folder and returns ``metrics.json``'s content.
+
+    ``make_engine`` (default :func:`~trustgen.collab.build.build_engine`) builds the engine that moves the
+    payloads: the in-process one, or a Flower one whose clients live on other nodes. ``engine_name`` is
+    reported as ``engine`` and ``extra_metrics(engine)`` adds that engine's own keys (traffic, dropouts).
+    """
     import torch
 
     from trustgen.collab.build import build_engine
@@ -130,7 +139,7 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
 
     seed_everything(settings.seed)
     parts = client_splits(settings)
-    engine = build_engine(settings, [train for train, _ in parts])
+    engine = (make_engine or build_engine)(settings, [train for train, _ in parts])
     handoffs: dict[int, Any] = {}
     engine.listeners.append(lambda kind, msg: handoffs.__setitem__(msg.client_id, msg.x_handoff)
                             if kind == "handoff_images" else None)
@@ -182,10 +191,11 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False) -
         T = settings.num_train_timesteps
         t_c = [cut_timestep(c, T) for c in settings.client_cuts()] if isinstance(settings.cut, list) else \
             cut_timestep(settings.cut, T)
-        metrics = {"engine": "in-process", "cut": settings.cut, "T": T, "t_c": t_c, "handoff": settings.handoff,
+        metrics = {"engine": engine_name, "cut": settings.cut, "T": T, "t_c": t_c, "handoff": settings.handoff,
                    "sampler": settings.sampler, "server_weight_norm": server_weight_norm(engine.server),
                    "clients": clients, "pooled": pooled, "rejected_payloads": len(engine.rejected),
                    "final_losses": {k: float(np.mean(v[-50:])) if v else None for k, v in losses.items()}}
+        metrics.update(extra_metrics(engine) if extra_metrics is not None else {})
         run.write_report(_report(metrics))
         run.write_metrics(metrics)
     return metrics
