@@ -7,7 +7,8 @@ simulation's time goes (waiting for ClientApps vs. the server's own training), t
 (bytes in Flower messages / raw tensor bytes) per training sample and per generated image, and the
 difference of the server weights (0 when the two runs agree). Quoted in ``docs/collafuse-deployment.md``.
 
-    OMP_NUM_THREADS=1 python benchmarks/bench_flower.py [--steps 40] [--local-steps 10] [--samples 50] [--timesteps 1000]
+    OMP_NUM_THREADS=1 python benchmarks/bench_flower.py [--steps 40] [--local-steps 10] [--samples 50] \\
+        [--timesteps 1000]
 """
 
 from __future__ import annotations
@@ -54,7 +55,8 @@ def main() -> None:
     traffic = sim["traffic"]
     result = {
         "settings": {"dataset": settings.dataset, "clients": settings.clients, "cut": settings.cut,
-                     "steps": settings.steps, "T": settings.num_train_timesteps, "batch_size": settings.batch_size, "local_steps": args.local_steps,
+                     "steps": settings.steps, "T": settings.num_train_timesteps, "batch_size": settings.batch_size,
+                     "local_steps": args.local_steps,
                      "samples_per_client": args.samples, "sample_steps": args.sample_steps,
                      "unet": list(settings.unet.block_out_channels)},
         "machine": {"cpus": os.cpu_count(), "threads": os.environ["OMP_NUM_THREADS"], "ray_cpus": args.cpus,
