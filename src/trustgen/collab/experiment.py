@@ -145,7 +145,7 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
                             if kind == "handoff_images" else None)
     schedule = DiffusionTrainSettings(steps=settings.steps, lr=settings.lr, warmup_steps=settings.warmup_steps)
     with RunDir(out) as run:
-        run.write_config(settings)
+        run.start_over(settings)
         run.log(f"collab run: {settings.clients} clients, cut {settings.cut}, handoff {settings.handoff}")
         every = max(settings.steps // 20, 1)
 
@@ -226,7 +226,7 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
 
     parts = client_splits(settings)
     with RunDir(out) as run:
-        run.write_config(settings)
+        run.start_over(settings)
         model, cost = train_fedavg(settings, [train for train, _ in parts], progress=progress)
         clients, pooled_images = [], []
         for i, (train, heldout) in enumerate(parts):

@@ -87,10 +87,13 @@ class RunDir:
         self._log.flush()
 
     def write_config(self, settings: BaseModel) -> None:
-        """Record the settings of a run that starts now; a ``metrics.json`` left from an earlier run is
-        removed, so the folder never looks finished before this run writes its own."""
-        self.file("metrics.json").unlink(missing_ok=True)
         write_text_atomic(self.file("config.yaml"), settings_to_yaml(settings))
+
+    def start_over(self, settings: BaseModel) -> None:
+        """A new run replaces whatever finished here before: its ``metrics.json`` goes first, so the folder
+        never looks finished with this run's settings before this run writes its own."""
+        self.file("metrics.json").unlink(missing_ok=True)
+        self.write_config(settings)
 
     def write_metrics(self, metrics: dict[str, Any]) -> Path:
         """Write ``metrics.json`` (non-finite floats become ``null``)."""
