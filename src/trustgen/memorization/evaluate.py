@@ -27,6 +27,8 @@ from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.memorization.config import NemoSettings
 from trustgen.memorization.layers import Neurons, count, value_layers
 
+CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
+
 
 def _pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
     """SSIM of every image of ``a`` (N) with every image of ``b`` (M): an N×M array (11×11 Gaussian window)."""
@@ -144,18 +146,25 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
 
 def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings | None = None,
                  per_digit: int = 20, gen_steps: int = 25) -> dict[str, Any]:
-    """``trustgen memorization evaluate``: the validation on a model trained on ``digits-memorized``."""
+    """``trustgen memorization evaluate``: the validation on a model trained on ``digits-memorized``; caption
+    lists come from the model folder's ``memorization_captions.json`` (the zoo card hashes it) or, failing that,
+    from :func:`~trustgen.core.data.memorized.caption_lists`."""
     from trustgen.core.data import load_dataset
     from trustgen.core.data.memorized import caption_lists, memorized_pairs
     from trustgen.core.figures import save_grid
+    from trustgen.core.safe_io import read_json
+    from trustgen.diffusion.bundle import resolve_model_path
     from trustgen.memorization.experiment import load_text_model
 
     model = load_text_model(model_name)
     if model.meta.get("dataset") != "digits-memorized":
         raise TrustgenError(f"evaluate needs a model trained on digits-memorized (its memorized captions are "
                             f"known); {model_name!r} was trained on {model.meta.get('dataset')!r}")
-    captions = caption_lists(seed=seed)
-    _, images = memorized_pairs()
+    lists_file = resolve_model_path(model_name) / CAPTION_LISTS
+    captions = read_json(lists_file) if lists_file.is_file() else caption_lists(seed=seed)
+    memorized, images = memorized_pairs()
+    if captions["memorized"] != memorized:
+        raise TrustgenError(f"{lists_file}: its memorized captions are not digits-memorized's")
     train = load_dataset("digits-captioned", "train").images
     metrics, grid = evaluate_memorization(model, captions, images, train, seed=seed, s=s, per_digit=per_digit,
                                           gen_steps=gen_steps)
