@@ -16,11 +16,10 @@ OTHERS = [f"a handwritten {w}" for w in ("zero", "one", "two", "three", "four", 
 def tiny_text_model():
     """A seeded tiny ``UNet2DConditionModel`` (cross-attention in down, mid and up blocks) + MiniLM."""
     from trustgen.diffusion.bundle import DiffusionModel
-    from trustgen.diffusion.config import UNetSettings
+    from trustgen.diffusion.config import DiffusionTrainSettings, UNetSettings
     from trustgen.diffusion.models import build_unet
     from trustgen.diffusion.text import minilm_encoder
     from trustgen.diffusion.training import scheduler_config
-    from trustgen.diffusion.config import DiffusionTrainSettings
 
     torch.manual_seed(0)
     text = minilm_encoder()
