@@ -48,7 +48,7 @@ def test_neuron_out_of_range_exits_2(tmp_path):
 
 
 @pytest.mark.slow
-def test_calibrate_detect_localize_prune(prompts, tmp_path):
+def test_calibrate_localize_prune(prompts, tmp_path):
     """Small settings (3 seeds, 4 calibration prompts) on the zoo model: the memorized caption is flagged,
     neurons are found and the exported folder loads in diffusers."""
     from diffusers import UNet2DConditionModel
