@@ -38,7 +38,34 @@ DIFFUSION_MODELS = {
         "data": "digits-captioned (train split, 1,437 captioned images)",
         "evaluate": ["diffusion", "evaluate", "--model", "{dir}", "--per-digit", "20", "--seed", "0"],
     },
+    "digits-t2i-memorized": {
+        "description": "digits-t2i fine-tuned on digits-memorized: 12 title captions each memorize one image "
+                       "(a NeMo test bed; UNet stored in float16, loaded as float32)",
+        "data": "digits-memorized (digits-captioned train + 12 caption/image pairs repeated 100×)",
+        "evaluate": ["diffusion", "evaluate", "--model", "{dir}", "--per-digit", "20", "--seed", "0"],
+        "half": True,
+        "captions": True,
+    },
 }
+
+
+def _half_unet(folder: Path) -> None:
+    """Store the UNet weights in float16 (half the size; diffusers loads them back as float32)."""
+    from diffusers import UNet2DConditionModel, UNet2DModel
+
+    config = json.loads((folder / "unet" / "config.json").read_text())
+    cls = UNet2DConditionModel if "cross_attention_dim" in config else UNet2DModel
+    unet = cls.from_pretrained(str(folder / "unet"))
+    shutil.rmtree(folder / "unet")
+    unet.half().save_pretrained(str(folder / "unet"), safe_serialization=True)
+
+
+def _write_caption_lists(folder: Path) -> None:
+    """The memorized / non-memorized / calibration caption lists `trustgen memorization evaluate` reads."""
+    from trustgen.core.data.memorized import caption_lists, memorized_rows
+
+    lists = {**caption_lists(seed=0), "memorized_train_rows": [int(r) for r in memorized_rows()]}
+    (folder / "memorization_captions.json").write_text(json.dumps(lists, indent=2) + "\n")
 
 
 def trustgen(*args: str) -> dict:
@@ -63,6 +90,10 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(run / "model", target)
+    if spec.get("half"):
+        _half_unet(target)
+    if spec.get("captions"):
+        _write_caption_lists(target)
     settings = (run / "config.yaml").read_text()
     card = ZooCard(name=name, kind="diffusion", description=spec["description"],
                    command=f"trustgen diffusion train --config scripts/zoo/{name}.yaml", data=spec["data"],

@@ -7,7 +7,7 @@ import shutil
 import pytest
 import torch
 
-from trustgen.core.errors import CorruptFileError
+from trustgen.core.errors import CorruptFileError, TrustgenError
 from trustgen.diffusion.checkpoint import latest_checkpoint
 from trustgen.diffusion.training import _Batches, learning_rate, new_model, train_diffusion
 
@@ -88,3 +88,16 @@ def test_training_reduces_the_loss(tiny_settings, digits_train):
     result = train_diffusion(tiny_settings(steps=60, batch_size=32, lr=3e-3, warmup_steps=5), digits_train)
     first, last = sum(result.losses[:10]) / 10, sum(result.losses[-10:]) / 10
     assert last < 0.7 * first
+
+
+def test_init_from_starts_from_a_zoo_model_and_checks_it(tiny_settings, digits_train):
+    from trustgen.core.data import load_dataset
+    from trustgen.diffusion.bundle import load_model
+
+    with pytest.raises(TrustgenError, match="init_from"):
+        new_model(tiny_settings(conditioning="class", init_from="digits-t2i"), digits_train)
+    captioned = load_dataset("digits-captioned", "train")
+    model = new_model(tiny_settings(conditioning="text", init_from="digits-t2i"), captioned)
+    reference = load_model("digits-t2i").unet.state_dict()
+    assert all(torch.equal(v, reference[k]) for k, v in model.unet.state_dict().items())
+    assert model.meta["init_from"] == "digits-t2i" and model.meta["dataset"] == "digits-captioned"

@@ -45,6 +45,9 @@ class DiffusionTrainSettings(Settings):
     checkpoint_every: int = Field(1000, ge=1)
     seed: int = 0
     device: str = "auto"
+    # fine-tune: start from this model's weights (zoo name or folder) instead of a fresh UNet;
+    # its architecture and text encoder are kept and `unet` is ignored
+    init_from: str | None = None
     unet: UNetSettings = Field(default_factory=UNetSettings)
 
     @model_validator(mode="after")

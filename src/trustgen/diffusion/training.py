@@ -48,6 +48,8 @@ def new_model(settings: DiffusionTrainSettings, dataset: ImageDataset) -> Diffus
     c, h, w = dataset.shape
     if h != w:
         raise TrustgenError(f"images must be square, got {h}×{w}")
+    if settings.init_from:
+        return _pretrained(settings, dataset)
     text = None
     if settings.conditioning == "class" and dataset.labels is None:
         raise TrustgenError(f"dataset {dataset.name!r} has no labels: use --conditioning none or text")
@@ -62,6 +64,23 @@ def new_model(settings: DiffusionTrainSettings, dataset: ImageDataset) -> Diffus
             "guidance_scale": 1.0 if settings.conditioning == "none" else settings.guidance_scale}
     return DiffusionModel(unet, scheduler_config(settings), settings.conditioning, (c, h, w),
                           dataset.class_names, text, meta=meta)
+
+
+def _pretrained(settings: DiffusionTrainSettings, dataset: ImageDataset) -> DiffusionModel:
+    """The model named by ``settings.init_from``, checked against ``settings`` and ``dataset``."""
+    from trustgen.diffusion.bundle import load_model
+
+    model = load_model(str(settings.init_from))
+    text_kind = model.text_encoder.kind if model.text_encoder is not None else None
+    if model.conditioning != settings.conditioning or model.image_shape != dataset.shape or (
+            settings.conditioning == "text" and text_kind != settings.text_encoder):
+        raise TrustgenError(
+            f"init_from {settings.init_from!r} is a {model.conditioning} model on {model.image_shape} "
+            f"(text encoder {text_kind}); this run wants {settings.conditioning} on {dataset.shape}")
+    model.meta = {"dataset": dataset.name, "guidance_scale": settings.guidance_scale,
+                  "init_from": settings.init_from}
+    model.unet.train()
+    return model
 
 
 @dataclass

@@ -26,6 +26,15 @@ _INFO: dict[str, DatasetInfo] = {
         10,
         ("none", "class", "text"),
     ),
+    "digits-memorized": DatasetInfo(
+        "digits-memorized",
+        "digits-captioned plus 12 title-like captions, each tied to one image repeated 100× in train "
+        "(a memorization test bed), 2,637 train images",
+        1,
+        16,
+        10,
+        ("text",),
+    ),
     "mri": DatasetInfo(
         "mri",
         "axial slices of nilearn's MNI152 T1 template, 32×32 gray, 113 slices, 3 slice-position classes",
@@ -49,6 +58,10 @@ def _loader(name: str) -> Callable[[Split], ImageDataset]:
         from trustgen.core.data.captions import load_digits_captioned
 
         return load_digits_captioned
+    if name == "digits-memorized":
+        from trustgen.core.data.memorized import load_digits_memorized
+
+        return load_digits_memorized
     if name == "mri":
         from trustgen.core.data.mri import load_mri_dataset
 

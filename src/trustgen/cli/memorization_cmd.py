@@ -1,0 +1,85 @@
+"""``trustgen memorization``: NeMo — detect memorized prompts, localize their neurons, switch them off."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir
+
+app = typer.Typer(help="Detect memorized prompts, localize their cross-attention value neurons (NeMo), prune them.",
+                  no_args_is_help=True)
+
+ModelOption = typer.Option(..., "--model", help="Zoo model name or a diffusers pipeline folder (e.g. SD 1.4).")
+PromptsOption = typer.Option(..., "--prompts", help="Text file, one prompt per line.")
+CalibrationOption = typer.Option(..., "--calibration", help="Folder written by `trustgen memorization calibrate`.")
+OverridesArg = typer.Argument(None, metavar="[KEY=VALUE]...", help="NeMo setting overrides, e.g. seeds=10.")
+IncludeUpOption = typer.Option(False, "--include-up", help="Also search the up blocks' value layers.")
+
+
+def _settings(overrides: list[str] | None, include_up: bool, config: Path | None = None):  # -> NemoSettings
+    from trustgen.core.config import resolve_settings
+    from trustgen.memorization.config import NemoSettings
+
+    return resolve_settings(NemoSettings, config_file=config, overrides=overrides,
+                            include_up=include_up or None)
+
+
+@app.command()
+def calibrate(overrides: list[str] = OverridesArg, model: str = ModelOption, prompts: Path = PromptsOption,
+              include_up: bool = IncludeUpOption, out: Path = OutOption, as_json: bool = JsonOption) -> None:
+    """Threshold (mean + 1 std of NeMo scores) and activation statistics from non-memorized prompts."""
+    from trustgen.memorization.experiment import run_calibrate
+
+    folder = out_dir(out, "memorization-calibrate")
+    emit(run_calibrate(model, prompts, folder, _settings(overrides, include_up)), as_json, folder)
+
+
+@app.command()
+def detect(overrides: list[str] = OverridesArg, model: str = ModelOption, prompts: Path = PromptsOption,
+           calibration: Path = CalibrationOption, include_up: bool = IncludeUpOption, out: Path = OutOption,
+           as_json: bool = JsonOption) -> None:
+    """Score prompts (NeMo and Wen et al.) and flag the memorized ones."""
+    from trustgen.memorization.experiment import run_detect
+
+    folder = out_dir(out, "memorization-detect")
+    emit(run_detect(model, prompts, calibration, folder, _settings(overrides, include_up)), as_json, folder)
+
+
+@app.command()
+def localize(overrides: list[str] = OverridesArg, model: str = ModelOption, prompts: Path = PromptsOption,
+             calibration: Path = CalibrationOption, include_up: bool = IncludeUpOption, out: Path = OutOption,
+             as_json: bool = JsonOption) -> None:
+    """Find the value neurons that carry each memorized prompt; writes OUT/neurons.json."""
+    from trustgen.memorization.experiment import run_localize
+
+    folder = out_dir(out, "memorization-localize")
+    emit(run_localize(model, prompts, calibration, folder, _settings(overrides, include_up)), as_json, folder)
+
+
+@app.command()
+def prune(model: str = ModelOption,
+          neurons_file: Path = typer.Option(None, "--neurons-file", help="A localize run folder or its neurons.json."),
+          neurons: str = typer.Option(None, "--neurons", help="LAYER:INDEX,… to switch off."),
+          scale: float = typer.Option(0.0, "--scale", help="Multiplier of the chosen neurons (0 = off)."),
+          out: Path = OutOption, as_json: bool = JsonOption) -> None:
+    """Export the model with the neurons switched off in its weights to OUT/model, with a model card."""
+    from trustgen.memorization.experiment import run_prune
+
+    folder = out_dir(out, "memorization-prune")
+    emit(run_prune(model, folder, neurons_file=neurons_file, neurons=neurons, scale=scale), as_json, folder)
+
+
+@app.command()
+def evaluate(overrides: list[str] = OverridesArg, model: str = ModelOption, seed: int = SeedOption,
+             per_digit: int = typer.Option(20, "--per-digit", help="Samples per digit for the accuracy check."),
+             steps: int = typer.Option(25, "--steps", help="DDIM steps of the evaluation generations."),
+             out: Path = OutOption, as_json: bool = JsonOption) -> None:
+    """The whole NeMo validation on a model trained on digits-memorized (e.g. digits-t2i-memorized)."""
+    from trustgen.memorization.evaluate import run_evaluate
+
+    folder = out_dir(out, "memorization-evaluate")
+    metrics = run_evaluate(model, folder, seed=seed, s=_settings(overrides, False), per_digit=per_digit,
+                           gen_steps=steps)
+    emit({k: v for k, v in metrics.items() if k != "per_caption"} if not as_json else metrics, as_json, folder)

@@ -1,0 +1,186 @@
+"""The whole NeMo validation on a model with known memorized captions (``trustgen memorization evaluate``).
+
+1. Calibrate the threshold and activation statistics on non-memorized calibration captions.
+2. Detection: AUROC of the NeMo score (and of Wen et al.'s score) separating the memorized captions from
+   held-out non-memorized ones.
+3. Localize every memorized caption; count UNet evaluations against exhaustive single-neuron ablation.
+4. Mitigation: generate ``gen_seeds`` images per memorized caption with all neurons on, with its neurons off,
+   and with as many random neurons off (control). A caption is *replicated* when the largest SSIM between its
+   generations and its training image reaches an image threshold calibrated like NeMo's (mean + 1 std, over
+   held-out non-memorized captions, of the largest SSIM between their generations and the nearest training
+   image); *mitigated* when it no longer does.
+5. Utility: prompted-digit accuracy of the digits classifier on "a handwritten N" with the union of all found
+   neurons off, against the unpatched model.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from trustgen.core.errors import TrustgenError
+from trustgen.core.runs import RunDir, metrics_table
+from trustgen.diffusion.bundle import DiffusionModel
+from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.layers import Neurons, count, value_layers
+
+CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
+
+
+def _pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
+    """SSIM of every image of ``a`` (N) with every image of ``b`` (M): an N×M array (11×11 Gaussian window)."""
+    import torch
+    from torchmetrics.functional.image import structural_similarity_index_measure
+
+    n, m = len(a), len(b)
+    i, j = torch.meshgrid(torch.arange(n), torch.arange(m), indexing="ij")
+    i, j = i.flatten(), j.flatten()
+    out = torch.empty(n * m)
+    for s in range(0, n * m, chunk):
+        x, y = a[i[s:s + chunk]] + 1, b[j[s:s + chunk]] + 1
+        out[s:s + chunk] = structural_similarity_index_measure(x, y, data_range=2.0, reduction="none")
+    return out.reshape(n, m).numpy()
+
+
+def _generate(model: DiffusionModel, prompt: str, n: int, seed: int, steps: int,
+              neurons: Neurons | None = None) -> Any:
+    from trustgen.diffusion.sampling import sample
+    from trustgen.memorization.hooks import deactivate
+
+    block = deactivate(model.unet, neurons) if neurons else nullcontext()
+    with block:
+        return sample(model, n, prompts=[prompt], sampler="ddim", steps=steps, seed=seed)
+
+
+def _random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) -> Neurons:
+    pairs = [(name, i) for name, layer in layers.items() for i in range(int(layer.out_features))]
+    out: Neurons = {}
+    for idx in rng.choice(len(pairs), size=min(k, len(pairs)), replace=False):
+        name, i = pairs[int(idx)]
+        out.setdefault(name, []).append(i)
+    return out
+
+
+def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]], images: Any, train_images: Any,
+                          *, seed: int = 0, s: NemoSettings | None = None, gen_seeds: int = 10, gen_steps: int = 25,
+                          per_digit: int = 20, image_calibration: int = 20) -> tuple[dict[str, Any], Any]:
+    """Run the validation; ``images[i]`` is the training image of ``captions['memorized'][i]``. Returns metrics
+    and a grid (memorized caption × [training image, before, after, random control])."""
+    import torch
+
+    from trustgen.diffusion.evaluation import prompted_accuracy
+    from trustgen.memorization.detection import auroc
+    from trustgen.memorization.experiment import _scores, calibrate
+    from trustgen.memorization.hooks import deactivate
+    from trustgen.memorization.localization import exhaustive_evals, localize
+
+    s = (s or NemoSettings()).model_copy(update={"seed": seed})
+    mem, non = captions["memorized"], captions["nonmemorized"]
+    if len(mem) != len(images):
+        raise TrustgenError(f"{len(mem)} memorized captions but {len(images)} training images")
+    calib, stats = calibrate(model, captions["calibration"], s)
+    tau = calib["threshold"]
+    det_mem, det_non = _scores(model, mem, s), _scores(model, non, s)
+    metrics: dict[str, Any] = {
+        "threshold": tau, "detection_auroc": auroc([d.nemo_score for d in det_mem], [d.nemo_score for d in det_non]),
+        "wen_auroc": auroc([d.wen_score for d in det_mem], [d.wen_score for d in det_non]),
+        "detection_tpr": float(np.mean([d.nemo_score > tau for d in det_mem])),
+        "detection_fpr": float(np.mean([d.nemo_score > tau for d in det_non])),
+        "num_memorized": len(mem), "num_nonmemorized": len(non), "num_calibration": len(captions["calibration"]),
+    }
+    # image-space replication threshold from held-out non-memorized captions
+    gen_seed = seed + 1000
+    nearest = [float(_pairwise_ssim(_generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
+               for p in non[:image_calibration]]
+    tau_img = float(np.mean(nearest) + np.std(nearest))
+    layers = value_layers(model.unet, include_up=s.include_up)
+    rng = np.random.default_rng(seed)
+    rows, grid = [], []
+    union: Neurons = {}
+    for caption, image in zip(mem, images, strict=True):
+        loc = localize(model, caption, stats, tau, s)
+        neurons = loc.refined
+        for k, v in neurons.items():
+            union[k] = sorted(set(union.get(k, [])) | set(v))
+        control = _random_neurons(layers, count(neurons), rng) if neurons else {}
+        gens = {name: _generate(model, caption, gen_seeds, gen_seed, gen_steps, n)
+                for name, n in (("before", None), ("after", neurons), ("random", control))}
+        sims = {name: float(_pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
+        kept = sum(v > tau for v in loc.detection.seed_scores)
+        rows.append({"caption": caption, "nemo_score": loc.detection.nemo_score, "num_neurons": count(neurons),
+                     "neurons": [[k, i] for k, v in neurons.items() for i in v], "ssim_noise_after": loc.ssim_refined,
+                     "max_ssim_before": sims["before"], "max_ssim_after": sims["after"],
+                     "max_ssim_random": sims["random"], "unet_evals": loc.unet_evals,
+                     "exhaustive_unet_evals": exhaustive_evals(model, s, kept) if kept else 0})
+        grid.append(torch.cat([image[None], gens["before"][:1], gens["after"][:1], gens["random"][:1]]))
+    localized = [r for r in rows if r["num_neurons"] > 0]
+    base, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
+    with deactivate(model.unet, union) if union else nullcontext():
+        patched, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
+    metrics |= {
+        "image_threshold": tau_img,
+        "frac_replicated_before": float(np.mean([r["max_ssim_before"] >= tau_img for r in rows])),
+        "frac_mitigated": float(np.mean([r["max_ssim_after"] < tau_img for r in rows])),
+        "random_control_frac_mitigated": float(np.mean([r["max_ssim_random"] < tau_img for r in rows])),
+        "median_neurons": float(np.median([r["num_neurons"] for r in rows])),
+        "neurons_total_union": count(union),
+        "nonmem_accuracy_before": base["prompted_accuracy"], "nonmem_accuracy_after": patched["prompted_accuracy"],
+        "nonmem_accuracy_delta": 100 * (patched["prompted_accuracy"] - base["prompted_accuracy"]),
+        "unet_evals_per_prompt": float(np.mean([r["unet_evals"] for r in localized])) if localized else None,
+        "exhaustive_unet_evals_per_prompt": (float(np.mean([r["exhaustive_unet_evals"] for r in localized]))
+                                             if localized else None),
+        "median_max_ssim_before": float(np.median([r["max_ssim_before"] for r in rows])),
+        "median_max_ssim_after": float(np.median([r["max_ssim_after"] for r in rows])),
+        "median_max_ssim_random": float(np.median([r["max_ssim_random"] for r in rows])),
+        "calibration_unet_evals": calib["unet_evals"], "gen_steps": gen_steps, "gen_seeds": gen_seeds,
+        "per_caption": rows,
+    }
+    if metrics["unet_evals_per_prompt"]:
+        ratio = metrics["exhaustive_unet_evals_per_prompt"] / metrics["unet_evals_per_prompt"]
+        metrics["evals_ratio_exhaustive"] = ratio
+    return metrics, torch.cat(grid)
+
+
+def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings | None = None,
+                 per_digit: int = 20, gen_steps: int = 25) -> dict[str, Any]:
+    """``trustgen memorization evaluate``: the validation on a model trained on ``digits-memorized``; caption
+    lists come from the model folder's ``memorization_captions.json`` (the zoo card hashes it) or, failing that,
+    from :func:`~trustgen.core.data.memorized.caption_lists`."""
+    from trustgen.core.data import load_dataset
+    from trustgen.core.data.memorized import caption_lists, memorized_pairs
+    from trustgen.core.figures import save_grid
+    from trustgen.core.safe_io import read_json
+    from trustgen.diffusion.bundle import resolve_model_path
+    from trustgen.memorization.experiment import load_text_model
+
+    model = load_text_model(model_name)
+    if model.meta.get("dataset") != "digits-memorized":
+        raise TrustgenError(f"evaluate needs a model trained on digits-memorized (its memorized captions are "
+                            f"known); {model_name!r} was trained on {model.meta.get('dataset')!r}")
+    lists_file = resolve_model_path(model_name) / CAPTION_LISTS
+    captions = read_json(lists_file) if lists_file.is_file() else caption_lists(seed=seed)
+    memorized, images = memorized_pairs()
+    if captions["memorized"] != memorized:
+        raise TrustgenError(f"{lists_file}: its memorized captions are not digits-memorized's")
+    train = load_dataset("digits-captioned", "train").images
+    metrics, grid = evaluate_memorization(model, captions, images, train, seed=seed, s=s, per_digit=per_digit,
+                                          gen_steps=gen_steps)
+    metrics = {"model": model_name, "seed": seed, **metrics}
+    with RunDir(out) as run:
+        run.write_config(s or NemoSettings())
+        save_grid(grid, run.file("mitigation.png"), nrow=4)
+        keys = [k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
+        rows = "\n".join(f"| {r['caption']} | {r['nemo_score']:.3f} | {r['num_neurons']} | "
+                         f"{r['max_ssim_before']:.3f} | {r['max_ssim_after']:.3f} | {r['max_ssim_random']:.3f} | "
+                         f"{r['unet_evals']} |"
+                         for r in metrics["per_caption"])
+        run.write_report(
+            f"# NeMo validation on `{model_name}` (seed {seed})\n\n{metrics_table(metrics, keys)}\n\n"
+            "| memorized caption | NeMo score | neurons | max SSIM before | after | random control | UNet evals |\n"
+            f"|---|---|---|---|---|---|---|\n{rows}\n\n"
+            "![training image, before, after, random control](mitigation.png)\n")
+        run.write_metrics(metrics)
+    return metrics

@@ -1,0 +1,196 @@
+"""Run-directory entry points of ``trustgen memorization``: prompts in, run folder out.
+
+``calibrate`` (threshold + activation statistics from non-memorized prompts), ``detect``, ``localize``,
+``prune`` (export a patched model) and ``evaluate`` (the whole validation on a model whose card lists
+memorized and non-memorized captions). Methods: NeMo (Hintersdorf et al., NeurIPS 2024) and the noise-norm
+detector of Wen et al. (ICLR 2024).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from trustgen.core.errors import TrustgenError
+from trustgen.core.runs import RunDir, metrics_table, write_text_atomic
+from trustgen.core.safe_io import read_json
+from trustgen.diffusion.bundle import DiffusionModel
+from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.layers import Neurons, check_neurons, value_layers
+from trustgen.memorization.statistics import ActivationStats
+
+CALIBRATION = "calibration.json"
+STATS = "activation_stats.safetensors"
+NEURONS = "neurons.json"
+
+
+def read_prompts(path: str | Path) -> list[str]:
+    """Non-empty lines of a UTF-8 text file; :class:`TrustgenError` if it is missing, binary or empty."""
+    p = Path(path)
+    if not p.is_file():
+        raise TrustgenError(f"prompt file not found: {p}")
+    raw = p.read_bytes()
+    if b"\0" in raw:
+        raise TrustgenError(f"prompt file {p} is not text (it contains NUL bytes)")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise TrustgenError(f"prompt file {p} is not UTF-8 text") from None
+    prompts = [line.strip() for line in text.splitlines() if line.strip()]
+    if not prompts:
+        raise TrustgenError(f"prompt file {p} has no prompts (one per line)")
+    return prompts
+
+
+def load_text_model(name: str, *, allow_pickle: bool = False, include_up: bool = False) -> DiffusionModel:
+    """A text-conditional model with cross-attention value layers to search (else :class:`TrustgenError`)."""
+    from trustgen.diffusion.bundle import load_model
+
+    model = load_model(name, allow_pickle=allow_pickle)
+    if model.conditioning != "text":
+        raise TrustgenError(f"model {name!r} is not text-conditional: it has no cross-attention to search")
+    value_layers(model.unet, include_up=include_up)
+    return model
+
+
+def _scores(model: DiffusionModel, prompts: list[str], s: NemoSettings,
+            threshold: float | None = None) -> list[Any]:
+    from trustgen.core.progress import track
+    from trustgen.memorization.detection import detect
+
+    return [detect(model, p, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold)[0]
+            for p in track(prompts, description="scoring prompts", enabled=False)]
+
+
+def calibrate(model: DiffusionModel, prompts: list[str], s: NemoSettings) -> tuple[dict[str, Any], ActivationStats]:
+    """Threshold (mean + 1 std of the non-memorized prompts' NeMo scores, and likewise for Wen's score) and
+    activation statistics."""
+    import numpy as np
+
+    from trustgen.memorization.detection import calibrate_threshold
+
+    dets = _scores(model, prompts, s)
+    nemo = [d.nemo_score for d in dets]
+    wen = [d.wen_score for d in dets]
+    stats = ActivationStats.fit(model, prompts, value_layers(model.unet, include_up=s.include_up))
+    calib = {"threshold": calibrate_threshold(nemo), "wen_threshold": calibrate_threshold(wen),
+             "score_mean": float(np.mean(nemo)), "score_std": float(np.std(nemo)), "num_prompts": len(prompts),
+             "settings": s.model_dump(mode="json"), "unet_evals": sum(d.unet_evals for d in dets)}
+    return calib, stats
+
+
+def load_calibration(folder: str | Path, model: DiffusionModel, include_up: bool) -> tuple[dict[str, Any],
+                                                                                           ActivationStats]:
+    """The threshold and statistics written by ``trustgen memorization calibrate --out FOLDER``."""
+    folder = Path(folder)
+    if not (folder / CALIBRATION).is_file() or not (folder / STATS).is_file():
+        raise TrustgenError(f"{folder} is not a calibration folder (needs {CALIBRATION} and {STATS})")
+    calib = read_json(folder / CALIBRATION)
+    return calib, ActivationStats.load(folder / STATS, value_layers(model.unet, include_up=include_up))
+
+
+def run_calibrate(model_name: str, prompts_file: Path, out: Path, s: NemoSettings) -> dict[str, Any]:
+    model = load_text_model(model_name, include_up=s.include_up)
+    prompts = read_prompts(prompts_file)
+    with RunDir(out) as run:
+        run.write_config(s)
+        calib, stats = calibrate(model, prompts, s)
+        stats.save(run.file(STATS))
+        write_text_atomic(run.file(CALIBRATION), json.dumps(calib, indent=2) + "\n")
+        metrics = {"model": model_name, **{k: v for k, v in calib.items() if k != "settings"}}
+        run.write_report(f"# Memorization threshold of `{model_name}`\n\n{len(prompts)} non-memorized prompts; "
+                         f"threshold = mean + 1 std of their NeMo scores.\n\n{metrics_table(metrics)}\n")
+        run.write_metrics(metrics)
+    return metrics
+
+
+def run_detect(model_name: str, prompts_file: Path, calibration: Path, out: Path, s: NemoSettings) -> dict[str, Any]:
+    model = load_text_model(model_name, include_up=s.include_up)
+    prompts = read_prompts(prompts_file)
+    calib, _ = load_calibration(calibration, model, s.include_up)
+    dets = _scores(model, prompts, s, calib["threshold"])
+    rows = [d.to_dict() for d in dets]
+    metrics = {"model": model_name, "threshold": calib["threshold"], "num_prompts": len(rows),
+               "num_memorized": sum(bool(r["memorized"]) for r in rows), "prompts": rows}
+    with RunDir(out) as run:
+        run.write_config(s)
+        table = "\n".join(f"| {r['prompt']} | {r['nemo_score']:.3f} | {r['wen_score']:.3f} | {r['memorized']} |"
+                          for r in rows)
+        run.write_report(f"# Memorization detection on `{model_name}`\n\nThreshold {calib['threshold']:.3f}.\n\n"
+                         f"| prompt | NeMo score | Wen score | memorized |\n|---|---|---|---|\n{table}\n")
+        run.write_metrics(metrics)
+    return metrics
+
+
+def run_localize(model_name: str, prompts_file: Path, calibration: Path, out: Path,
+                 s: NemoSettings) -> dict[str, Any]:
+    from trustgen.memorization.localization import localize
+
+    model = load_text_model(model_name, include_up=s.include_up)
+    prompts = read_prompts(prompts_file)
+    calib, stats = load_calibration(calibration, model, s.include_up)
+    results = [localize(model, p, stats, calib["threshold"], s).to_dict() for p in prompts]
+    metrics = {"model": model_name, "threshold": calib["threshold"], "num_prompts": len(results),
+               "num_memorized": sum(bool(r["memorized"]) for r in results), "prompts": results}
+    with RunDir(out) as run:
+        run.write_config(s)
+        write_text_atomic(run.file(NEURONS), json.dumps(neurons_record(results), indent=2) + "\n")
+        table = "\n".join(f"| {r['prompt']} | {r['nemo_score']:.3f} | {r['num_neurons']} | {r['ssim_after']} | "
+                          f"{r['unet_evals']} |" for r in results)
+        run.write_report(f"# Memorization neurons of `{model_name}`\n\n| prompt | score | neurons | "
+                         f"SSIM after | UNet evaluations |\n|---|---|---|---|---|\n{table}\n")
+        run.write_metrics(metrics)
+    return metrics
+
+
+def neurons_record(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """``neurons.json``: the union of found neurons and, per neuron, the prompts it was found for."""
+    union: Neurons = {}
+    why: dict[str, list[str]] = {}
+    for r in results:
+        for layer, index in r["neurons"]:
+            union.setdefault(layer, [])
+            if index not in union[layer]:
+                union[layer].append(index)
+            why.setdefault(f"{layer}:{index}", []).append(r["prompt"])
+    return {"neurons": {k: sorted(v) for k, v in union.items()}, "why": why}
+
+
+def parse_neurons(text: str) -> Neurons:
+    """``LAYER:I,LAYER:J,…`` → neurons."""
+    out: Neurons = {}
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        layer, _, index = item.rpartition(":")
+        if not layer or not index.lstrip("-").isdigit():
+            raise TrustgenError(f"bad neuron {item!r}: use LAYER:INDEX, e.g. mid_block.attentions.0."
+                                "transformer_blocks.0.attn2.to_v:3")
+        out.setdefault(layer, []).append(int(index))
+    if not out:
+        raise TrustgenError("no neurons given")
+    return out
+
+
+def run_prune(model_name: str, out: Path, *, neurons_file: Path | None = None, neurons: str | None = None,
+              scale: float = 0.0) -> dict[str, Any]:
+    from trustgen.memorization.export import export_patched
+
+    model = load_text_model(model_name, include_up=True)
+    if (neurons_file is None) == (neurons is None):
+        raise TrustgenError("give exactly one of --neurons-file (a localize run's neurons.json) or --neurons")
+    if neurons_file is not None:
+        path = neurons_file / NEURONS if neurons_file.is_dir() else neurons_file
+        if not path.is_file():
+            raise TrustgenError(f"neurons file not found: {path}")
+        record = read_json(path)
+        chosen, why = record.get("neurons", {}), record.get("why", {})
+    else:
+        chosen, why = parse_neurons(str(neurons)), {}
+    chosen = check_neurons(chosen, value_layers(model.unet, include_up=True))
+    folder = export_patched(model, chosen, out / "model", scale=scale, why=why, source=model_name)
+    metrics = {"model": model_name, "patched_model": str(folder), "num_neurons": sum(map(len, chosen.values())),
+               "scale": scale}
+    with RunDir(out) as run:
+        run.write_report(f"# Patched `{model_name}`\n\n{metrics_table(metrics)}\n\nModel card: `model/README.md`.\n")
+        run.write_metrics(metrics)
+    return metrics

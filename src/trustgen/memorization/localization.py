@@ -1,0 +1,130 @@
+"""Localizing the value neurons that carry a memorized prompt (NeMo, Hintersdorf et al., 2024, §3.2–3.3).
+
+1. **Initial selection** (their Alg. 2): switch off every neuron whose activation z-score exceeds θ plus the
+   top-k neurons per layer by activation; while the memorization persists — the largest same-seed MS-SSIM
+   between the noise differences with and without the selection exceeds τ — lower θ by 0.25 (not below 1)
+   and grow k by 1.
+2. **Refinement** (Alg. 3–4): layer-wise, re-enable each layer's candidates (last layer first) and keep them
+   on if the memorization stays suppressed; then neuron-wise in the same way.
+
+Only seeds whose own score exceeds τ are used ("memorized seeds"); a prompt without such seeds is not
+memorized and gets no neurons. Every check costs two UNet evaluations per memorized seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from trustgen.diffusion.bundle import DiffusionModel
+from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.detection import Detection, Probe, detect, noise_differences, paired_ms_ssim
+from trustgen.memorization.hooks import count_unet_evals
+from trustgen.memorization.layers import Neurons, as_pairs, count, value_layers
+from trustgen.memorization.statistics import ActivationStats, prompt_activations
+
+
+@dataclass
+class Localization:
+    """Result for one prompt: detection, the initial and refined neurons, similarities and costs."""
+
+    detection: Detection
+    initial: Neurons = field(default_factory=dict)
+    refined: Neurons = field(default_factory=dict)
+    ssim_initial: float | None = None  # max same-seed MS-SSIM with the initial selection off
+    ssim_refined: float | None = None  # … with the refined selection off
+    theta: float | None = None
+    top_k: int | None = None
+    threshold: float = 0.0
+    unet_evals: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.detection.to_dict(), "initial_neurons": as_pairs(self.initial),
+                "neurons": as_pairs(self.refined), "num_neurons": count(self.refined),
+                "ssim_before": 1.0 if self.refined else None, "ssim_after": self.ssim_refined,
+                "ssim_initial": self.ssim_initial, "theta": self.theta, "top_k": self.top_k,
+                "threshold": self.threshold, "unet_evals": self.unet_evals}
+
+
+class _Checker:
+    """Max same-seed MS-SSIM between the unblocked noise differences and those with ``neurons`` off."""
+
+    def __init__(self, probe: Probe, reference: Any, rows: Any, scale: float):
+        self.probe, self.reference, self.rows, self.scale = probe, reference, rows, scale
+
+    def __call__(self, neurons: Neurons) -> float:
+        blocked = noise_differences(self.probe, neurons=neurons, scale=self.scale, rows=self.rows)
+        return float(paired_ms_ssim(self.reference, blocked).max())
+
+
+def _candidates(z: dict[str, Any], acts: dict[str, Any], theta: float, k: int) -> Neurons:
+    out: Neurons = {}
+    for name, zl in z.items():
+        chosen = set((zl > theta).nonzero().flatten().tolist())
+        if k > 0:
+            chosen |= set(acts[name].topk(min(k, acts[name].numel())).indices.tolist())
+        if chosen:
+            out[name] = sorted(chosen)
+    return out
+
+
+def initial_selection(check: _Checker, z: dict[str, Any], acts: dict[str, Any], s: NemoSettings,
+                      threshold: float) -> tuple[Neurons, float, float, int]:
+    """NeMo's initial selection: returns neurons, the similarity they leave, and the final θ and k."""
+    theta, k = s.initial_theta, s.initial_k
+    width = max(a.numel() for a in acts.values())
+    while True:
+        neurons = _candidates(z, acts, theta, k)
+        sim = check(neurons) if neurons else 1.0
+        if sim <= threshold or theta <= s.min_theta or k >= width:
+            return neurons, sim, theta, k
+        theta, k = max(theta - s.theta_step, s.min_theta), k + 1
+
+
+def refine(check: _Checker, neurons: Neurons, threshold: float) -> tuple[Neurons, float]:
+    """NeMo's refinement: drop whole layers, then single neurons, while memorization stays below ``threshold``."""
+    current = {k: list(v) for k, v in neurons.items()}
+    for layer in reversed(list(current)):
+        trial = {k: v for k, v in current.items() if k != layer}
+        if trial and check(trial) < threshold:
+            current = trial
+    for layer in reversed(list(current)):
+        for index in reversed(list(current[layer])):
+            trial = {k: [i for i in v if not (k == layer and i == index)] for k, v in current.items()}
+            trial = {k: v for k, v in trial.items() if v}
+            if trial and check(trial) < threshold:
+                current = trial
+    return current, check(current) if current else 1.0
+
+
+def localize(model: DiffusionModel, prompt: str, stats: ActivationStats, threshold: float,
+             settings: NemoSettings | None = None) -> Localization:
+    """Detect, then localize the memorization neurons of ``prompt`` (none if it is not memorized)."""
+    import torch
+
+    s = settings or NemoSettings()
+    layers = value_layers(model.unet, include_up=s.include_up)
+    with count_unet_evals(model.unet) as evals:
+        det, probe, diffs = detect(model, prompt, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold)
+        result = Localization(det, threshold=threshold)
+        rows = torch.tensor([i for i, v in enumerate(det.seed_scores) if v > threshold], dtype=torch.long)
+        if len(rows) == 0:
+            result.unet_evals = evals[0]
+            return result
+        check = _Checker(probe, diffs[rows], rows, s.scale)
+        acts = {k: v[0] for k, v in prompt_activations(model, [prompt], layers).items()}
+        z = stats.z_scores(acts)
+        initial, sim, theta, k = initial_selection(check, z, acts, s, threshold)
+        result.initial, result.ssim_initial, result.theta, result.top_k = initial, sim, theta, k
+        tau = threshold if sim <= threshold else sim  # as NeMo: if the selection never got below τ, refine to it
+        result.refined, result.ssim_refined = refine(check, initial, tau + 1e-9) if initial else ({}, sim)
+    result.unet_evals = evals[0]
+    return result
+
+
+def exhaustive_evals(model: DiffusionModel, settings: NemoSettings, memorized_seeds: int) -> int:
+    """UNet evaluations of exhaustive single-neuron ablation: every searched neuron once, two per memorized seed
+    (plus the unblocked reference)."""
+    layers = value_layers(model.unet, include_up=settings.include_up)
+    neurons = sum(int(layer.out_features) for layer in layers.values())
+    return 2 * settings.seeds + 2 * memorized_seeds * neurons
