@@ -41,7 +41,8 @@ def _pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
     out = torch.empty(n * m)
     for s in range(0, n * m, chunk):
         x, y = a[i[s:s + chunk]] + 1, b[j[s:s + chunk]] + 1
-        out[s:s + chunk] = structural_similarity_index_measure(x, y, data_range=2.0, reduction="none")
+        out[s:s + chunk] = torch.as_tensor(structural_similarity_index_measure(x, y, data_range=2.0,
+                                                                              reduction="none"))
     return out.reshape(n, m).numpy()
 
 
@@ -98,7 +99,8 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     tau_img = float(np.mean(nearest) + np.std(nearest))
     layers = value_layers(model.unet, include_up=s.include_up)
     rng = np.random.default_rng(seed)
-    rows, grid = [], []
+    rows: list[dict[str, Any]] = []
+    grid: list[Any] = []
     union: Neurons = {}
     for caption, image in zip(mem, images, strict=True):
         loc = localize(model, caption, stats, tau, s)
