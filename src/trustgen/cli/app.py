@@ -13,7 +13,7 @@ import sys
 import typer
 
 from trustgen import __version__
-from trustgen.cli import collab_cmd, data_cmd, diffusion_cmd, zoo_cmd
+from trustgen.cli import collab_cmd, data_cmd, diffusion_cmd, fairness_cmd, zoo_cmd
 
 app = typer.Typer(
     name="trustgen",
@@ -26,6 +26,7 @@ app.add_typer(data_cmd.app, name="data")
 app.add_typer(zoo_cmd.app, name="zoo")
 app.add_typer(diffusion_cmd.app, name="diffusion")
 app.add_typer(collab_cmd.app, name="collab")
+app.add_typer(fairness_cmd.app, name="fairness")
 
 
 def _version(value: bool) -> None:
