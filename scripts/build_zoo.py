@@ -38,6 +38,13 @@ DIFFUSION_MODELS = {
         "data": "digits-captioned (train split, 1,437 captioned images)",
         "evaluate": ["diffusion", "evaluate", "--model", "{dir}", "--per-digit", "20", "--seed", "0"],
     },
+    "digits-t2i-biased": {
+        "description": "text-to-digit DDPM whose generic prompts are ~90 % thick-stroked (Fair Diffusion demo; "
+                       "same UNet and text encoder as digits-t2i)",
+        "data": "digits-biased (train split, 1,437 images; 91 % of the generic captions show thick strokes)",
+        "evaluate": ["fairness", "evaluate", "--model", "{dir}", "--seed", "0"],
+        "keep": ["targets"],
+    },
 }
 
 
@@ -70,7 +77,7 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
     write_card(target, card)  # hashes first, so the model loads by path for its evaluation
     args = [a.replace("{dir}", str(target)) for a in spec["evaluate"]]
     metrics = trustgen(*args, "--out", str(BUILD / f"{name}-eval"))
-    keep = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    keep = {k: v for k, v in metrics.items() if isinstance(v, int | float) or k in spec.get("keep", [])}
     card.metrics = {**card.metrics, **keep, "evaluated_with": "trustgen " + " ".join(spec["evaluate"]).replace(
         "{dir}", name)}
     print(f"{name}: {json.dumps(keep)}\nrecipe:\n{settings}", flush=True)
