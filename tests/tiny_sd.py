@@ -33,5 +33,6 @@ def tiny_sd_components(sample_size: int = 8, seed: int = 0) -> dict[str, Any]:
                                 norm_num_groups=8, attention_head_dim=8)
     vae = AutoencoderKL(block_out_channels=[32, 64], latent_channels=4, norm_num_groups=8,
                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2)
-    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
+    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear", clip_sample=False,
+                          set_alpha_to_one=False, steps_offset=1)  # Stable Diffusion v1 settings
     return {"vae": vae.eval(), "text_encoder": text.eval(), "tokenizer": tok, "unet": unet.eval(), "scheduler": sched}
