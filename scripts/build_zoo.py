@@ -70,6 +70,9 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(run / "model", target)
+    if spec.get("meta"):  # recommendations the training run does not record (e.g. SEGA settings)
+        meta_path = target / "trustgen.json"
+        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **spec["meta"]}, indent=2) + "\n")
     settings = (run / "config.yaml").read_text()
     card = ZooCard(name=name, kind="diffusion", description=spec["description"],
                    command=f"trustgen diffusion train --config scripts/zoo/{name}.yaml", data=spec["data"],

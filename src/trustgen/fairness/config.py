@@ -8,7 +8,7 @@ momentum β 0.6 (the SEGA paper's own defaults, 5 / 10 / 0.9 / 0.1 / 0.4, are th
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -33,6 +33,13 @@ class EditSettings(Settings):
             raise ValueError(f"the edit scale must be >= 0, got {value}: fair sampling already steers away "
                              "from the other values, a negative scale would reverse it")
         return value
+
+
+def effective_edit(edit: EditSettings, meta: dict[str, Any]) -> EditSettings:
+    """The SEGA settings a run uses: what the user set, else the model's recommendation (``trustgen.json``
+    key ``fairness.edit``, chosen on a tuning seed when the zoo model was built), else the defaults."""
+    recommended = dict((meta.get("fairness") or {}).get("edit") or {})
+    return EditSettings(**{**recommended, **edit.model_dump(include=edit.model_fields_set)})
 
 
 def parse_attribute(text: str) -> list[str]:

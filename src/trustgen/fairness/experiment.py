@@ -197,7 +197,7 @@ def evaluate_fairness(model: DiffusionModel, generator: FairGenerator, meter: Va
         "fd_floor": q["fd_digits_floor"],
         "open_loop_max_error": max(abs(r["open_loop_share"] - r["target"]) for r in rows),
         "closed_loop_max_error": max(abs(r["closed_loop_share"] - r["target"]) for r in rows),
-        "settings": {"edit": settings.edit.model_dump(), "draw": settings.draw, "round_size": settings.round_size,
+        "settings": {"edit": generator.edit.model_dump(), "draw": settings.draw, "round_size": settings.round_size,
                      "sampler": settings.sampler, "steps": settings.steps, "seed": seed},
     })
     return metrics, grids

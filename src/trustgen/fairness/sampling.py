@@ -20,7 +20,7 @@ import torch
 from trustgen.core.errors import TrustgenError
 from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.diffusion.sampling import build_conditioning, decode, denoise, make_scheduler
-from trustgen.fairness.config import GuidedSampling
+from trustgen.fairness.config import GuidedSampling, effective_edit
 from trustgen.fairness.sega import EditConcept, SemanticGuidance, semantic_denoise
 
 
@@ -64,7 +64,7 @@ class FairGenerator:
         self.settings = settings
         self.values = settings.values
         self.edit_text = model.text_encoder.encode(self.values)
-        e = settings.edit
+        self.edit = e = effective_edit(settings.edit, model.meta)
         self.concepts = [EditConcept(v, scale=e.scale, warmup=e.warmup, threshold=e.threshold) for v in self.values]
         if e.warmup >= settings.steps:
             raise TrustgenError(f"edit warm-up ({e.warmup} steps) must be shorter than the {settings.steps} "
@@ -83,7 +83,8 @@ class FairGenerator:
             concepts = [EditConcept(c.prompt, scale=c.scale * scale, warmup=c.warmup, threshold=c.threshold)
                         for c in self.concepts]
             guidance = SemanticGuidance(concepts, guidance_scale=cond.guidance_scale,
-                                        momentum_scale=s.edit.momentum_scale, momentum_beta=s.edit.momentum_beta)
+                                        momentum_scale=self.edit.momentum_scale,
+                                        momentum_beta=self.edit.momentum_beta)
             edits = [self.edit_text[i : i + 1] for i in range(len(self.values))]
             x = semantic_denoise(model.unet, scheduler, x, text=cond.text, null_text=cond.null_text, edits=edits,
                                  guidance=guidance, directions=directions(choices, len(self.values)),
