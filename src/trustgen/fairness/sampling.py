@@ -24,7 +24,7 @@ from trustgen.fairness.config import GuidedSampling, effective_edit
 from trustgen.fairness.sega import EditConcept, SemanticGuidance, semantic_denoise
 
 
-def exact_counts(targets: Sequence[float], num: int) -> np.ndarray:
+def exact_counts(targets: Sequence[float] | np.ndarray, num: int) -> np.ndarray:
     """Integer counts summing to ``num`` closest to ``targets · num`` (largest remainder)."""
     raw = np.asarray(targets, dtype=np.float64) * num
     counts = np.floor(raw).astype(np.int64)
@@ -33,7 +33,8 @@ def exact_counts(targets: Sequence[float], num: int) -> np.ndarray:
     return counts
 
 
-def draw_choices(targets: Sequence[float], num: int, rng: np.random.Generator, *, stratified: bool) -> np.ndarray:
+def draw_choices(targets: Sequence[float] | np.ndarray, num: int, rng: np.random.Generator, *,
+                 stratified: bool) -> np.ndarray:
     """The attribute value (index) each of ``num`` images is steered towards."""
     p = np.asarray(targets, dtype=np.float64)
     if stratified:
