@@ -97,3 +97,21 @@ def test_evaluate_reports_the_issue_keys(tiny_text_model, tmp_path):
     assert 0.5 <= m["plain_share"] <= 1 and m["num"] == 10
     assert m["measure_agreement"] == 1.0  # on real test images the measure reproduces the labels
     assert (tmp_path / "ev" / "closed-50.png").is_file()
+
+
+def test_evaluation_report_with_and_without_the_closed_loop():
+    from trustgen.fairness.report import evaluation_report
+
+    row = {"target": 0.5, "open_loop_share": 0.46, "open_loop_accuracy": 0.94, "open_loop_fd_digits": 20.0,
+           "open_loop_distance_from_half_per_digit": 0.1}
+    m = {"model": "m", "num": 200, "values": ["thin strokes", "thick strokes"], "measure": "stroke-thickness",
+         "plain_share": 0.88, "plain_majority": "thick strokes", "accuracy_plain": 0.98, "accuracy_guided": 0.94,
+         "accuracy_guided_worst": 0.9, "fd_plain": 15.0, "fd_guided": 20.0, "fd_floor": 12.0,
+         "plain_distance_from_half_per_digit": 0.38, "measure_agreement": 1.0, "measure_noise_sigma": 0.05,
+         "measure_noise_agreement": 0.97, "measure_width_spearman": 0.7, "attribute_prompt_share": [0.9, 0.95],
+         "targets": [row], "grids": ["plain", "open-50"]}
+    text = evaluation_report(m)
+    assert "| 0.50 | 0.460 | – |" in text and "0.311" in text and "![open-50](open-50.png)" in text
+    row.update(closed_loop_share=0.5, closed_loop_accuracy=0.93, closed_loop_fd_digits=21.0,
+               closed_loop_distance_from_half_per_digit=0.09)
+    assert "| 0.50 | 0.460 | 0.500 |" in evaluation_report(m)

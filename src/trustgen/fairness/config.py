@@ -121,6 +121,7 @@ class FairEvaluateSettings(GuidedSampling):
 
     per_digit: int = Field(20, ge=1)  # images per prompted digit ("a handwritten N"), 200 in all
     targets: list[float] = Field(default_factory=lambda: [0.5, 0.3, 0.7])  # shares of the first value
+    closed_loop: bool = True  # false: open loop only (e.g. to tune SEGA's settings with targets [1, 0])
 
     @field_validator("targets")
     @classmethod

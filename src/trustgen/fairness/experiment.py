@@ -139,6 +139,7 @@ def run_evaluate(settings: FairEvaluateSettings, out: Path) -> dict[str, Any]:
     if meter is None:
         raise TrustgenError("this model's data set has no attribute measure: pass --measure NAME")
     metrics, grids = evaluate_fairness(model, generator, meter, settings)
+    metrics["grids"] = list(grids)
     metrics.update(reliability(settings.seed))
     with RunDir(out) as run:
         run.write_config(settings)
@@ -170,12 +171,17 @@ def evaluate_fairness(model: DiffusionModel, generator: FairGenerator, meter: Va
         "plain_share": shares[majority], "plain_majority": settings.values[majority], "plain_shares": shares,
         "plain_distance_from_half_per_digit": _distance_per_digit(measured, digits),
     }
+    # calibration on generated images: prompted with a value ("a handwritten N with thin strokes"), how often
+    # does the measure read that value?
+    metrics["attribute_prompt_share"] = [
+        share(meter(generator.generate(noise, [f"{p} with {v}" for p in prompts])), k)[j]
+        for j, v in enumerate(settings.values)]
     grids = {"plain": plain}
     rows, guided, hits = [], [], []
     for i, t in enumerate(settings.targets):
         targets = [t] + [(1 - t) / (k - 1)] * (k - 1)
         row: dict[str, Any] = {"target": t}
-        for loop in ("open", "closed"):
+        for loop in ("open", "closed") if settings.closed_loop else ("open",):
             images, _ = _steer(generator, meter, noise, prompts, targets, settings, loop == "closed", seed + 1 + i)
             got = meter(images)
             qi = _quality(model, images, seed, digits)
@@ -196,7 +202,8 @@ def evaluate_fairness(model: DiffusionModel, generator: FairGenerator, meter: Va
         "fd_guided": rows[0]["open_loop_fd_digits"],
         "fd_floor": q["fd_digits_floor"],
         "open_loop_max_error": max(abs(r["open_loop_share"] - r["target"]) for r in rows),
-        "closed_loop_max_error": max(abs(r["closed_loop_share"] - r["target"]) for r in rows),
+        "closed_loop_max_error": (max(abs(r["closed_loop_share"] - r["target"]) for r in rows)
+                                  if settings.closed_loop else None),
         "settings": {"edit": generator.edit.model_dump(), "draw": settings.draw, "round_size": settings.round_size,
                      "sampler": settings.sampler, "steps": settings.steps, "seed": seed},
     })

@@ -16,9 +16,13 @@ def evaluation_report(m: dict[str, Any]) -> str:
     rows = ["| target share of “" + first + "” | open loop | closed loop | accuracy (open / closed) "
             "| fd_digits (open / closed) |", "|---|---|---|---|---|"]
     for r in m["targets"]:
-        rows.append(f"| {r['target']:.2f} | {r['open_loop_share']:.3f} | {r['closed_loop_share']:.3f} | "
-                    f"{r['open_loop_accuracy']:.3f} / {r['closed_loop_accuracy']:.3f} | "
-                    f"{r['open_loop_fd_digits']:.2f} / {r['closed_loop_fd_digits']:.2f} |")
+        closed = "closed_loop_share" in r
+        rows.append(f"| {r['target']:.2f} | {r['open_loop_share']:.3f} | "
+                    + (f"{r['closed_loop_share']:.3f} | " if closed else "– | ")
+                    + f"{r['open_loop_accuracy']:.3f} / "
+                    + (f"{r['closed_loop_accuracy']:.3f} | " if closed else "– | ")
+                    + f"{r['open_loop_fd_digits']:.2f} / "
+                    + (f"{r['closed_loop_fd_digits']:.2f} |" if closed else "– |"))
     half = next((r for r in m["targets"] if r["target"] == 0.5), None)
     paper = ["| | plain | fair (50/50) |", "|---|---|---|",
              f"| Fair Diffusion paper, mean over 153 occupations of \\|share − 0.5\\| | {PAPER_SD_DISTANCE} | "
@@ -27,7 +31,7 @@ def evaluation_report(m: dict[str, Any]) -> str:
         paper.append(f"| here, mean over 10 prompted digits ({m['num'] // 10} images each) | "
                      f"{m['plain_distance_from_half_per_digit']:.3f} | "
                      f"{half['open_loop_distance_from_half_per_digit']:.3f} (open) / "
-                     f"{half['closed_loop_distance_from_half_per_digit']:.3f} (closed) |")
+                     f"{half.get('closed_loop_distance_from_half_per_digit', float('nan')):.3f} (closed) |")
     return (
         f"# Fair generation on `{m['model']}`\n\n"
         f"{m['num']} images, “a handwritten N” for every digit N; attribute values {', '.join(m['values'])}, "
@@ -39,6 +43,9 @@ def evaluation_report(m: dict[str, Any]) -> str:
         "## Beside the paper\n\n" + "\n".join(paper) + "\n\n"
         f"Measure reliability on real test images: agreement with labels {m['measure_agreement']:.3f}, under "
         f"noise σ={m['measure_noise_sigma']} {m['measure_noise_agreement']:.3f}, Spearman with skeleton stroke "
-        f"width (within digit) {m['measure_width_spearman']:.2f}.\n\n"
-        "![plain](plain.png)\n\n![open loop 50/50](open-50.png)\n\n![closed loop 50/50](closed-50.png)\n"
+        f"width (within digit) {m['measure_width_spearman']:.2f}. On generated images prompted with a value "
+        f"(“a handwritten N with …”), the measure reads that value in "
+        + ", ".join(f"{s:.1%} ({v})" for v, s in zip(m["values"], m["attribute_prompt_share"], strict=True))
+        + ".\n\n"
+        + "\n\n".join(f"![{name}]({name}.png)" for name in m.get("grids", ["plain"])) + "\n"
     )
