@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trustgen.cli.common import JsonOption, OutOption, emit, out_dir
+from trustgen.cli.common import JsonOption, OutOption, emit, out_dir, progress_enabled
 
 app = typer.Typer(help="Fair Diffusion: SEGA guidance that steers an attribute's proportions, no retraining.",
                   no_args_is_help=True)
@@ -59,7 +59,7 @@ def generate(
         attribute=attribute, targets=_targets(target, attribute, FairGenerateSettings().attribute), num=num,
         closed_loop=closed_loop or None, draw=draw, measure=measure, edit=edit, seed=seed)
     folder = out_dir(out, "fairness-generate")
-    emit(run_generate(settings, folder), as_json, folder)
+    emit(run_generate(settings, folder, progress=progress_enabled(as_json)), as_json, folder)
 
 
 @app.command()
@@ -80,6 +80,6 @@ def evaluate(
     settings = resolve_settings(FairEvaluateSettings, config_file=config, overrides=overrides, model=model,
                                 attribute=attribute, seed=seed)
     folder = out_dir(out, "fairness-evaluate")
-    metrics = run_evaluate(settings, folder)
+    metrics = run_evaluate(settings, folder, progress=progress_enabled(as_json))
     summary = {k: v for k, v in metrics.items() if isinstance(v, int | float | str)}
     emit(metrics if as_json else summary, as_json, folder)

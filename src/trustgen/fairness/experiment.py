@@ -33,13 +33,13 @@ class ValueMeter:
         return self.to_value[self.measure(images)]
 
 
-def _load(settings: GuidedSampling) -> tuple[DiffusionModel, FairGenerator, ValueMeter | None]:
+def _load(settings: GuidedSampling, progress: bool) -> tuple[DiffusionModel, FairGenerator, ValueMeter | None]:
     from trustgen.core.seeding import seed_everything
     from trustgen.diffusion.bundle import load_model
 
     seed_everything(settings.seed)
     model = load_model(settings.model)
-    generator = FairGenerator(model, settings)
+    generator = FairGenerator(model, settings, progress=progress)
     measure = measure_for_model(model.meta, settings.measure)
     return model, generator, None if measure is None else ValueMeter(measure, settings.values)
 
@@ -81,11 +81,11 @@ def _steer(generator: FairGenerator, meter: ValueMeter | None, noise: torch.Tens
     return generator.generate(noise, prompts, choices), choices
 
 
-def run_generate(settings: FairGenerateSettings, out: Path) -> dict[str, Any]:
+def run_generate(settings: FairGenerateSettings, out: Path, *, progress: bool = False) -> dict[str, Any]:
     """Plain and fair images for one prompt, the measured shares before and after, quality, grids."""
     from trustgen.diffusion.experiment import write_samples
 
-    model, generator, meter = _load(settings)
+    model, generator, meter = _load(settings, progress)
     values, n = settings.values, settings.num
     targets = parse_targets(settings.targets, len(values))
     if settings.closed_loop and meter is None:
@@ -128,12 +128,12 @@ def _generate_report(m: dict[str, Any]) -> str:
             + metrics_table(m, quality) + "\n\n![plain](plain.png)\n\n![fair (sorted by steered value)](fair.png)\n")
 
 
-def run_evaluate(settings: FairEvaluateSettings, out: Path) -> dict[str, Any]:
+def run_evaluate(settings: FairEvaluateSettings, out: Path, *, progress: bool = False) -> dict[str, Any]:
     """The validation of ``docs/fairness.md`` on a text-to-digit model: see :func:`evaluate_fairness`."""
     from trustgen.fairness.attributes import reliability
     from trustgen.fairness.report import evaluation_report
 
-    model, generator, meter = _load(settings)
+    model, generator, meter = _load(settings, progress)
     if model.image_shape != (1, 16, 16):
         raise TrustgenError(f"fairness evaluate scores 1×16×16 digits, this model makes {model.image_shape}")
     if meter is None:

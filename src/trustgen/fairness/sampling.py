@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from trustgen.core.errors import TrustgenError
+from trustgen.core.progress import track
 from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.diffusion.sampling import build_conditioning, decode, denoise, make_scheduler
 from trustgen.fairness.config import GuidedSampling, effective_edit
@@ -57,12 +58,13 @@ def initial_noise(model: DiffusionModel, num: int, seed: int) -> torch.Tensor:
 class FairGenerator:
     """Plain and SEGA-steered generation from given noise, prompts and chosen attribute values."""
 
-    def __init__(self, model: DiffusionModel, settings: GuidedSampling) -> None:
+    def __init__(self, model: DiffusionModel, settings: GuidedSampling, *, progress: bool = False) -> None:
         if model.conditioning != "text" or model.text_encoder is None:
             raise TrustgenError("fair generation needs a text-conditional model (SEGA steers with edit prompts); "
                                 f"this model's conditioning is {model.conditioning!r}")
         self.model = model
         self.settings = settings
+        self.progress = progress
         self.values = settings.values
         self.edit_text = model.text_encoder.encode(self.values)
         self.edit = e = effective_edit(settings.edit, model.meta)
@@ -102,8 +104,11 @@ class FairGenerator:
         if len(prompts) != n or (choices is not None and len(choices) != n):
             raise ValueError("noise, prompts and choices must have the same length")
         b = self.settings.batch_size
+        what = "plain" if choices is None else "fair"
         parts = [self._run(noise[i : i + b], prompts[i : i + b], None if choices is None else choices[i : i + b],
-                           scale, start + i) for i in range(0, n, b)]
+                           scale, start + i)
+                 for i in track(range(0, n, b), description=f"{what} images {start}–{start + n}",
+                                enabled=self.progress)]
         return torch.cat(parts)
 
 
