@@ -73,8 +73,7 @@ class FairGenerator:
             raise TrustgenError(f"edit warm-up ({e.warmup} steps) must be shorter than the {settings.steps} "
                                 "sampling steps, or no edit is ever applied")
 
-    def _run(self, noise: torch.Tensor, prompts: list[str], choices: np.ndarray | None, scale: float,
-             start: int) -> torch.Tensor:
+    def _run(self, noise: torch.Tensor, prompts: list[str], choices: np.ndarray | None, start: int) -> torch.Tensor:
         model, s = self.model, self.settings
         cond = build_conditioning(model, len(noise), prompts=prompts, guidance_scale=s.guidance_scale)
         scheduler = make_scheduler(model, s.sampler, s.steps)
@@ -83,9 +82,7 @@ class FairGenerator:
         if choices is None:
             x = denoise(model, x, scheduler, [int(t) for t in scheduler.timesteps], cond, g)
         else:
-            concepts = [EditConcept(c.prompt, scale=c.scale * scale, warmup=c.warmup, threshold=c.threshold)
-                        for c in self.concepts]
-            guidance = SemanticGuidance(concepts, guidance_scale=cond.guidance_scale,
+            guidance = SemanticGuidance(self.concepts, guidance_scale=cond.guidance_scale,
                                         momentum_scale=self.edit.momentum_scale,
                                         momentum_beta=self.edit.momentum_beta)
             edits = [self.edit_text[i : i + 1] for i in range(len(self.values))]
@@ -95,10 +92,10 @@ class FairGenerator:
         return decode(model, x).cpu().clamp(-1, 1).float()
 
     def generate(self, noise: torch.Tensor, prompts: list[str], choices: np.ndarray | None = None,
-                 scale: float = 1.0, start: int = 0) -> torch.Tensor:
+                 start: int = 0) -> torch.Tensor:
         """Images from ``noise`` (N×C×H×W) for ``prompts`` (one or N); ``choices`` (N value indices) steer
-        each image with SEGA (None: plain sampling); ``scale`` multiplies the edit scale; ``start`` is the
-        run-wide index of the first row (it seeds DDPM's step noise)."""
+        each image with SEGA (None: plain sampling); ``start`` is the run-wide index of the first row (it
+        seeds DDPM's step noise)."""
         n = len(noise)
         prompts = prompts * n if len(prompts) == 1 else list(prompts)
         if len(prompts) != n or (choices is not None and len(choices) != n):
@@ -106,7 +103,7 @@ class FairGenerator:
         b = self.settings.batch_size
         what = "plain" if choices is None else "fair"
         parts = [self._run(noise[i : i + b], prompts[i : i + b], None if choices is None else choices[i : i + b],
-                           scale, start + i)
+                           start + i)
                  for i in track(range(0, n, b), description=f"{what} images {start}–{start + n}",
                                 enabled=self.progress)]
         return torch.cat(parts)
