@@ -46,6 +46,17 @@ DIFFUSION_MODELS = {
         "half": True,
         "captions": True,
     },
+    "digits-t2i-biased": {
+        "description": "text-to-digit DDPM whose generic prompts are ~90 % thick-stroked (Fair Diffusion demo; "
+                       "same UNet and text encoder as digits-t2i)",
+        "data": "digits-biased (train split, 1,437 images; 91 % of the generic captions show thick strokes)",
+        "evaluate": ["fairness", "evaluate", "--model", "{dir}", "--seed", "0"],
+        "keep": ["targets", "attribute_prompt_share"],
+        # SEGA settings recommended with the model, chosen on tuning seed 1 (50 images per setting; the
+        # grid is in docs/fairness.md): Fair Diffusion's own defaults (scale 4, threshold 0.95) destroy
+        # these 16×16 digits, a full-image edit at scale 1 steers them.
+        "meta": {"fairness": {"edit": {"scale": 1.0, "threshold": 0.0, "warmup": 5}}},
+    },
 }
 
 
@@ -94,6 +105,9 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
         _half_unet(target)
     if spec.get("captions"):
         _write_caption_lists(target)
+    if spec.get("meta"):  # recommendations the training run does not record (e.g. SEGA settings)
+        meta_path = target / "trustgen.json"
+        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **spec["meta"]}, indent=2) + "\n")
     settings = (run / "config.yaml").read_text()
     card = ZooCard(name=name, kind="diffusion", description=spec["description"],
                    command=f"trustgen diffusion train --config scripts/zoo/{name}.yaml", data=spec["data"],
@@ -101,7 +115,7 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
     write_card(target, card)  # hashes first, so the model loads by path for its evaluation
     args = [a.replace("{dir}", str(target)) for a in spec["evaluate"]]
     metrics = trustgen(*args, "--out", str(BUILD / f"{name}-eval"))
-    keep = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
+    keep = {k: v for k, v in metrics.items() if isinstance(v, int | float) or k in spec.get("keep", [])}
     card.metrics = {**card.metrics, **keep, "evaluated_with": "trustgen " + " ".join(spec["evaluate"]).replace(
         "{dir}", name)}
     print(f"{name}: {json.dumps(keep)}\nrecipe:\n{settings}", flush=True)

@@ -39,7 +39,7 @@ def _check_images(ds, n: int, shape: tuple[int, int, int]) -> None:
 
 def test_registry_lists_all_sets() -> None:
     names = {info.name for info in list_datasets()}
-    assert names == {"digits", "digits-captioned", "digits-memorized", "mri", "faces-lfw"}
+    assert names == {"digits", "digits-captioned", "digits-memorized", "digits-biased", "mri", "faces-lfw"}
     assert dataset_info("digits-captioned").conditioning == ("none", "class", "text")
     assert dataset_info("faces-lfw").num_classes is None
     with pytest.raises(TrustgenError, match="unknown dataset 'nope'"):
@@ -147,6 +147,25 @@ def test_slant_sign_on_synthetic_strokes() -> None:
 
 
 # ---------------------------------------------------------------- mri and faces
+
+
+def test_digits_biased_generic_captions_are_biased_specific_ones_cover_both_values() -> None:
+    """Fair Diffusion's setting in miniature: ≥ 80 % of generic captions show thick strokes, every digit is
+    split 50/50 by its own median, and attribute-specific captions exist for both values."""
+    train = load_dataset("digits-biased", "train")
+    digits = load_dataset("digits", "train")
+    assert torch.equal(train.images, digits.images) and torch.equal(train.labels, digits.labels)
+    value, generic = train.attributes["thickness_value"], train.attributes["generic"]
+    assert (value[generic] == "thick").mean() >= 0.85
+    labels = train.labels.numpy()
+    for d in range(10):
+        assert abs((value[labels == d] == "thick").mean() - 0.5) < 0.03
+    captions = np.asarray(train.captions)
+    for v in ("thin", "thick"):
+        specific = captions[~generic & (value == v)]
+        assert len(specific) > 250 and all(v in c for c in specific)
+    assert all(c.startswith("a handwritten ") and len(c.split()) == 3 for c in captions[generic])
+    assert load_dataset("digits-biased", "test").captions == load_dataset("digits-biased", "test").captions
 
 
 def test_mri_slices() -> None:

@@ -70,36 +70,14 @@ def test_wrong_shape_weights_are_a_clear_error(saved_uncond, tmp_path, tiny_sett
         load_model(folder)
 
 
-def _toy_clip_tokenizer():
-    from transformers import CLIPTokenizer
-
-    from trustgen.diffusion.text import _bytes_to_unicode
-
-    chars = _bytes_to_unicode()
-    vocab = {t: i for i, t in enumerate(chars + [c + "</w>" for c in chars] + ["<|startoftext|>", "<|endoftext|>"])}
-    return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=77)
-
-
 def test_a_tiny_stable_diffusion_folder_loads_and_samples(tmp_path):
     """A diffusers pipeline folder made elsewhere (VAE + CLIP text encoder) goes through the same code."""
-    from diffusers import AutoencoderKL, DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel
+    from diffusers import StableDiffusionPipeline
 
-    torch.manual_seed(0)
-    tok = _toy_clip_tokenizer()
-    text = CLIPTextModel(CLIPTextConfig(hidden_size=32, intermediate_size=64, num_attention_heads=4,
-                                        num_hidden_layers=2, vocab_size=len(tok), bos_token_id=tok.bos_token_id,
-                                        eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id))
-    unet = UNet2DConditionModel(block_out_channels=(32, 64), layers_per_block=1, sample_size=8, in_channels=4,
-                                out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-                                up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
-                                norm_num_groups=8, attention_head_dim=8)
-    vae = AutoencoderKL(block_out_channels=[32, 64], latent_channels=4, norm_num_groups=8,
-                        down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2)
-    sched = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear")
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text, tokenizer=tok, unet=unet, scheduler=sched,
-                                   safety_checker=None, feature_extractor=None, image_encoder=None,
-                                   requires_safety_checker=False)
+    from tiny_sd import tiny_sd_components
+
+    pipe = StableDiffusionPipeline(**tiny_sd_components(sample_size=8), safety_checker=None, feature_extractor=None,
+                                   image_encoder=None, requires_safety_checker=False)
     pipe.save_pretrained(tmp_path / "sd")
 
     model = load_model(tmp_path / "sd")

@@ -13,7 +13,7 @@ import sys
 import typer
 
 from trustgen import __version__
-from trustgen.cli import audit_cmd, collab_cmd, data_cmd, diffusion_cmd, memorization_cmd, zoo_cmd
+from trustgen.cli import audit_cmd, collab_cmd, data_cmd, diffusion_cmd, fairness_cmd, memorization_cmd, zoo_cmd
 
 app = typer.Typer(
     name="trustgen",
@@ -28,6 +28,7 @@ app.add_typer(diffusion_cmd.app, name="diffusion")
 app.add_typer(collab_cmd.app, name="collab")
 app.add_typer(memorization_cmd.app, name="memorization")
 app.command("audit")(audit_cmd.audit)
+app.add_typer(fairness_cmd.app, name="fairness")
 
 
 def _version(value: bool) -> None:

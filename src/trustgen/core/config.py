@@ -84,6 +84,7 @@ def read_yaml(path: str | Path) -> dict[str, Any]:
 
 def resolve_settings(
     model: type[M],
+    /,
     *,
     config_file: str | Path | None = None,
     overrides: list[str] | None = None,

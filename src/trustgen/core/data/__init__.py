@@ -1,7 +1,7 @@
 """Data registry: named image data sets that work offline, plus client partitioning.
 
 ``load_dataset(name, split)`` returns an :class:`ImageDataset` whose images are float32
-tensors N×C×H×W scaled to [-1, 1]. Names: ``digits``, ``digits-captioned``, ``mri``,
+tensors N×C×H×W scaled to [-1, 1]. Names: ``digits``, ``digits-captioned``, ``digits-biased``, ``mri``,
 ``faces-lfw`` and ``imagefolder:PATH``. See ``docs/data.md``.
 """
 

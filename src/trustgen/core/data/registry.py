@@ -35,6 +35,14 @@ _INFO: dict[str, DatasetInfo] = {
         10,
         ("text",),
     ),
+    "digits-biased": DatasetInfo(
+        "digits-biased",
+        "digits with thin/thick stroke labels; ~90 % of generic captions show thick strokes (Fair Diffusion demo)",
+        1,
+        16,
+        10,
+        ("none", "class", "text"),
+    ),
     "mri": DatasetInfo(
         "mri",
         "axial slices of nilearn's MNI152 T1 template, 32×32 gray, 113 slices, 3 slice-position classes",
@@ -62,6 +70,10 @@ def _loader(name: str) -> Callable[[Split], ImageDataset]:
         from trustgen.core.data.memorized import load_digits_memorized
 
         return load_digits_memorized
+    if name == "digits-biased":
+        from trustgen.core.data.biased import load_digits_biased
+
+        return load_digits_biased
     if name == "mri":
         from trustgen.core.data.mri import load_mri_dataset
 
