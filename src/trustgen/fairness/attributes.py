@@ -46,7 +46,7 @@ class StrokeThickness:
     """``thin`` / ``thick`` stroke of a 1×16×16 digit: ink mass against its digit's median."""
 
     name = "stroke-thickness"
-    values = ("thin", "thick")
+    values: tuple[str, ...] = ("thin", "thick")
 
     def __init__(self) -> None:
         from trustgen.core.data.biased import thickness_thresholds
