@@ -29,7 +29,8 @@ def _close(a, b, path="") -> None:
 
 
 @pytest.mark.slow
-def test_simulation_reproduces_the_in_process_run(tmp_path):
+def test_simulation_reproduces_the_in_process_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # Flower's processes run one thread; bit-exactness needs the same here
     ref = trustgen("collab", "run", *ARGS, "--out", tmp_path / "run", "--json")
     assert ref.returncode == 0, ref.stderr
     sim = trustgen("collab", "simulate", "--local-steps", "2", "--cpus", "2", *ARGS, "--out", tmp_path / "sim",
