@@ -44,10 +44,10 @@ DIFFUSION_MODELS = {
         "data": "digits-biased (train split, 1,437 images; 91 % of the generic captions show thick strokes)",
         "evaluate": ["fairness", "evaluate", "--model", "{dir}", "--seed", "0"],
         "keep": ["targets", "attribute_prompt_share"],
-        # SEGA settings recommended with the model, chosen on tuning seed 1 (50 images per setting; the
-        # grid is in docs/fairness.md): Fair Diffusion's own defaults (scale 4, threshold 0.95) destroy
-        # these 16×16 digits, a full-image edit at scale 1 steers them.
-        "meta": {"fairness": {"edit": {"scale": 1.0, "threshold": 0.0, "warmup": 5}}},
+        # SEGA settings recommended with the model, chosen on tuning seed 1 (100 images per direction; the
+        # grid and the rule are in docs/fairness.md): Fair Diffusion's own defaults (scale 4, threshold
+        # 0.95) wreck these 16×16 digits, a gentle full-image edit steers them.
+        "meta": {"fairness": {"edit": {"scale": 0.75, "threshold": 0.0, "warmup": 5}}},
     },
 }
 
