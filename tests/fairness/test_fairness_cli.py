@@ -115,3 +115,13 @@ def test_evaluation_report_with_and_without_the_closed_loop():
     row.update(closed_loop_share=0.5, closed_loop_accuracy=0.93, closed_loop_fd_digits=21.0,
                closed_loop_distance_from_half_per_digit=0.09)
     assert "| 0.50 | 0.460 | 0.500 |" in evaluation_report(m)
+
+
+def test_edit_settings_user_beats_model_recommendation_beats_defaults():
+    from trustgen.core.config import resolve_settings
+    from trustgen.fairness.config import FairGenerateSettings, effective_edit
+
+    meta = {"fairness": {"edit": {"scale": 0.75, "threshold": 0.0}}}
+    chosen = effective_edit(resolve_settings(FairGenerateSettings, overrides=["edit.threshold=0.5"]).edit, meta)
+    assert (chosen.scale, chosen.threshold, chosen.warmup) == (0.75, 0.5, 5)
+    assert effective_edit(FairGenerateSettings().edit, {}).scale == 4.0  # Fair Diffusion's script
