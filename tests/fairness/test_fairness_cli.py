@@ -81,7 +81,7 @@ def test_generate_closed_loop_end_to_end(tiny_text_model, tmp_path):
     m = json.loads(result.stdout)
     assert m["targets"] == [0.3, 0.7] and m["values"] == ["thin strokes", "thick strokes"]
     assert len(m["plain_share"]) == len(m["fair_share"]) == 2 and sum(m["fair_share"]) == pytest.approx(1)
-    assert {"fd_digits_plain", "fd_digits_fair", "confidence_plain"} <= set(m)
+    assert {"fd_digits_plain", "fd_digits_fair", "confidence_plain", "accuracy_fair"} <= set(m)
     for name in ("plain.png", "fair.png", "samples.npy", "report.md", "config.yaml", "metrics.json"):
         assert (out / name).is_file(), name
 
@@ -125,3 +125,11 @@ def test_edit_settings_user_beats_model_recommendation_beats_defaults():
     chosen = effective_edit(resolve_settings(FairGenerateSettings, overrides=["edit.threshold=0.5"]).edit, meta)
     assert (chosen.scale, chosen.threshold, chosen.warmup) == (0.75, 0.5, 5)
     assert effective_edit(FairGenerateSettings().edit, {}).scale == 4.0  # Fair Diffusion's script
+
+
+def test_the_digit_a_prompt_names():
+    from trustgen.fairness.experiment import prompted_digit
+
+    assert prompted_digit("a handwritten seven") == 7
+    assert prompted_digit("a 7 with thin strokes") == 7
+    assert prompted_digit("a seven or a 3") is None and prompted_digit("a photo of a doctor") is None
