@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from trustgen.core.metrics import build_digits_classifier_zoo
+from trustgen.core.runs import write_text_atomic
 from trustgen.core.zoo import ZOO_DIR, ZooCard, write_card
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -76,7 +77,7 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
     shutil.copytree(run / "model", target)
     if spec.get("meta"):  # recommendations the training run does not record (e.g. SEGA settings)
         meta_path = target / "trustgen.json"
-        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **spec["meta"]}, indent=2) + "\n")
+        write_text_atomic(meta_path, json.dumps({**json.loads(meta_path.read_text()), **spec["meta"]}, indent=2) + "\n")
     settings = (run / "config.yaml").read_text()
     card = ZooCard(name=name, kind="diffusion", description=spec["description"],
                    command=f"trustgen diffusion train --config scripts/zoo/{name}.yaml", data=spec["data"],

@@ -86,6 +86,20 @@ def test_generate_closed_loop_end_to_end(tiny_text_model, tmp_path):
         assert (out / name).is_file(), name
 
 
+def test_an_attribute_without_a_measure_still_generates_open_loop(tiny_text_model, tmp_path):
+    from trustgen.core.config import resolve_settings
+    from trustgen.core.errors import TrustgenError
+    from trustgen.fairness.config import FairGenerateSettings
+    from trustgen.fairness.experiment import run_generate
+
+    overrides = [*FAST, "num=2", "attribute=female person:male person"]
+    settings = resolve_settings(FairGenerateSettings, overrides=overrides, model=str(tiny_text_model))
+    m = run_generate(settings, tmp_path / "open")
+    assert m["steered_share"] == [0.5, 0.5] and "fair_share" not in m
+    with pytest.raises(TrustgenError, match="stroke-thickness"):
+        run_generate(settings.model_copy(update={"closed_loop": True}), tmp_path / "closed")
+
+
 def test_evaluate_reports_the_issue_keys(tiny_text_model, tmp_path):
     result = trustgen("fairness", "evaluate", "--model", tiny_text_model, "--seed", "0", "per_digit=1",
                       "targets=[0.5]", "round_size=5", *FAST, "--out", tmp_path / "ev", "--json")

@@ -35,6 +35,8 @@ class ValueMeter:
 
 
 def _load(settings: GuidedSampling, progress: bool) -> tuple[DiffusionModel, FairGenerator, ValueMeter | None]:
+    """The model, its fair generator and — when a measure can read the attribute — its value meter. A
+    measure named with ``--measure`` must read it; the model's default measure is dropped if it cannot."""
     from trustgen.core.seeding import seed_everything
     from trustgen.diffusion.bundle import load_model
 
@@ -42,7 +44,14 @@ def _load(settings: GuidedSampling, progress: bool) -> tuple[DiffusionModel, Fai
     model = load_model(settings.model)
     generator = FairGenerator(model, settings, progress=progress)
     measure = measure_for_model(model.meta, settings.measure)
-    return model, generator, None if measure is None else ValueMeter(measure, settings.values)
+    if measure is None:
+        return model, generator, None
+    try:
+        return model, generator, ValueMeter(measure, settings.values)
+    except TrustgenError:
+        if settings.measure or getattr(settings, "closed_loop", False):
+            raise
+        return model, generator, None
 
 
 def _quality(model: DiffusionModel, images: torch.Tensor, seed: int, prompted: np.ndarray | None = None,
@@ -170,7 +179,8 @@ def run_evaluate(settings: FairEvaluateSettings, out: Path, *, progress: bool = 
     if model.image_shape != (1, 16, 16):
         raise TrustgenError(f"fairness evaluate scores 1×16×16 digits, this model makes {model.image_shape}")
     if meter is None:
-        raise TrustgenError("this model's data set has no attribute measure: pass --measure NAME")
+        raise TrustgenError("fairness evaluate needs an attribute measure that reads the attribute's values "
+                            "(pass --measure NAME)")
     metrics, grids = evaluate_fairness(model, generator, meter, settings)
     metrics["grids"] = list(grids)
     metrics.update(reliability(settings.seed))
