@@ -21,6 +21,7 @@ import sys
 from pathlib import Path
 
 from trustgen.core.metrics import build_digits_classifier_zoo
+from trustgen.core.runs import write_text_atomic
 from trustgen.core.zoo import ZOO_DIR, ZooCard, write_card
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,10 +53,10 @@ DIFFUSION_MODELS = {
         "data": "digits-biased (train split, 1,437 images; 91 % of the generic captions show thick strokes)",
         "evaluate": ["fairness", "evaluate", "--model", "{dir}", "--seed", "0"],
         "keep": ["targets", "attribute_prompt_share"],
-        # SEGA settings recommended with the model, chosen on tuning seed 1 (50 images per setting; the
-        # grid is in docs/fairness.md): Fair Diffusion's own defaults (scale 4, threshold 0.95) destroy
-        # these 16×16 digits, a full-image edit at scale 1 steers them.
-        "meta": {"fairness": {"edit": {"scale": 1.0, "threshold": 0.0, "warmup": 5}}},
+        # SEGA settings recommended with the model, chosen on tuning seed 1 (100 images per direction; the
+        # grid and the rule are in docs/fairness.md): Fair Diffusion's own defaults (scale 4, threshold
+        # 0.95) wreck these 16×16 digits, a gentle full-image edit steers them.
+        "meta": {"fairness": {"edit": {"scale": 0.75, "threshold": 0.0, "warmup": 5}}},
     },
 }
 
@@ -107,7 +108,7 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
         _write_caption_lists(target)
     if spec.get("meta"):  # recommendations the training run does not record (e.g. SEGA settings)
         meta_path = target / "trustgen.json"
-        meta_path.write_text(json.dumps({**json.loads(meta_path.read_text()), **spec["meta"]}, indent=2) + "\n")
+        write_text_atomic(meta_path, json.dumps({**json.loads(meta_path.read_text()), **spec["meta"]}, indent=2) + "\n")
     settings = (run / "config.yaml").read_text()
     card = ZooCard(name=name, kind="diffusion", description=spec["description"],
                    command=f"trustgen diffusion train --config scripts/zoo/{name}.yaml", data=spec["data"],

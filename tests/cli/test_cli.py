@@ -22,7 +22,7 @@ TINY = ["unet.block_out_channels=[8,16]", "unet.norm_num_groups=4", "unet.attent
 def test_version_and_lists():
     assert trustgen("--version").stdout.strip() == "trustgen 0.1.0"
     names = {d["name"] for d in json.loads(trustgen("data", "list", "--json").stdout)}
-    assert {"digits", "digits-captioned", "mri", "faces-lfw"} <= names
+    assert {"digits", "digits-captioned", "digits-biased", "mri", "faces-lfw"} <= names
     zoo = {c["name"]: c for c in json.loads(trustgen("zoo", "list", "--json").stdout)}
     assert "digits-classifier" in zoo and zoo["digits-classifier"]["metrics"]["test_accuracy"] >= 0.97
 

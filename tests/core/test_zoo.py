@@ -12,7 +12,7 @@ from trustgen.core.errors import CorruptFileError, TrustgenError
 
 def test_every_shipped_model_has_a_complete_verified_card():
     cards = {c.name: c for c in zoo.list_models()}
-    assert {"digits-classifier", "digits-ddpm", "digits-t2i"} <= set(cards)
+    assert {"digits-classifier", "digits-ddpm", "digits-t2i", "digits-t2i-biased"} <= set(cards)
     for card in cards.values():
         assert card.command and card.data and card.steps > 0 and card.files
         zoo.model_dir(card.name)  # verifies every sha256

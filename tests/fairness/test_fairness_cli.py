@@ -81,9 +81,23 @@ def test_generate_closed_loop_end_to_end(tiny_text_model, tmp_path):
     m = json.loads(result.stdout)
     assert m["targets"] == [0.3, 0.7] and m["values"] == ["thin strokes", "thick strokes"]
     assert len(m["plain_share"]) == len(m["fair_share"]) == 2 and sum(m["fair_share"]) == pytest.approx(1)
-    assert {"fd_digits_plain", "fd_digits_fair", "confidence_plain"} <= set(m)
+    assert {"fd_digits_plain", "fd_digits_fair", "confidence_plain", "accuracy_fair"} <= set(m)
     for name in ("plain.png", "fair.png", "samples.npy", "report.md", "config.yaml", "metrics.json"):
         assert (out / name).is_file(), name
+
+
+def test_an_attribute_without_a_measure_still_generates_open_loop(tiny_text_model, tmp_path):
+    from trustgen.core.config import resolve_settings
+    from trustgen.core.errors import TrustgenError
+    from trustgen.fairness.config import FairGenerateSettings
+    from trustgen.fairness.experiment import run_generate
+
+    overrides = [*FAST, "num=2", "attribute=female person:male person"]
+    settings = resolve_settings(FairGenerateSettings, overrides=overrides, model=str(tiny_text_model))
+    m = run_generate(settings, tmp_path / "open")
+    assert m["steered_share"] == [0.5, 0.5] and "fair_share" not in m
+    with pytest.raises(TrustgenError, match="stroke-thickness"):
+        run_generate(settings.model_copy(update={"closed_loop": True}), tmp_path / "closed")
 
 
 def test_evaluate_reports_the_issue_keys(tiny_text_model, tmp_path):
@@ -115,3 +129,21 @@ def test_evaluation_report_with_and_without_the_closed_loop():
     row.update(closed_loop_share=0.5, closed_loop_accuracy=0.93, closed_loop_fd_digits=21.0,
                closed_loop_distance_from_half_per_digit=0.09)
     assert "| 0.50 | 0.460 | 0.500 |" in evaluation_report(m)
+
+
+def test_edit_settings_user_beats_model_recommendation_beats_defaults():
+    from trustgen.core.config import resolve_settings
+    from trustgen.fairness.config import FairGenerateSettings, effective_edit
+
+    meta = {"fairness": {"edit": {"scale": 0.75, "threshold": 0.0}}}
+    chosen = effective_edit(resolve_settings(FairGenerateSettings, overrides=["edit.threshold=0.5"]).edit, meta)
+    assert (chosen.scale, chosen.threshold, chosen.warmup) == (0.75, 0.5, 5)
+    assert effective_edit(FairGenerateSettings().edit, {}).scale == 4.0  # Fair Diffusion's script
+
+
+def test_the_digit_a_prompt_names():
+    from trustgen.fairness.experiment import prompted_digit
+
+    assert prompted_digit("a handwritten seven") == 7
+    assert prompted_digit("a 7 with thin strokes") == 7
+    assert prompted_digit("a seven or a 3") is None and prompted_digit("a photo of a doctor") is None

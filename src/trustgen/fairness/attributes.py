@@ -45,7 +45,7 @@ def ink_mass(images: torch.Tensor) -> np.ndarray:
 class StrokeThickness:
     """``thin`` / ``thick`` stroke of a 1×16×16 digit: ink mass against its digit's median."""
 
-    name = "stroke-thickness"
+    name: str = "stroke-thickness"
     values: tuple[str, ...] = ("thin", "thick")
 
     def __init__(self) -> None:

@@ -25,6 +25,7 @@ class EditSettings(Settings):
     threshold: float = Field(0.95, ge=0, lt=1)
     momentum_scale: float = Field(0.5, ge=0)
     momentum_beta: float = Field(0.6, ge=0, lt=1)
+    cooldown: int | None = Field(None, ge=0)  # step from which the edits stop (momentum then fades)
 
     @field_validator("scale")
     @classmethod

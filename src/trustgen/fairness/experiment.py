@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,8 @@ class ValueMeter:
 
 
 def _load(settings: GuidedSampling, progress: bool) -> tuple[DiffusionModel, FairGenerator, ValueMeter | None]:
+    """The model, its fair generator and — when a measure can read the attribute — its value meter. A
+    measure named with ``--measure`` must read it; the model's default measure is dropped if it cannot."""
     from trustgen.core.seeding import seed_everything
     from trustgen.diffusion.bundle import load_model
 
@@ -41,26 +44,64 @@ def _load(settings: GuidedSampling, progress: bool) -> tuple[DiffusionModel, Fai
     model = load_model(settings.model)
     generator = FairGenerator(model, settings, progress=progress)
     measure = measure_for_model(model.meta, settings.measure)
-    return model, generator, None if measure is None else ValueMeter(measure, settings.values)
+    if measure is None:
+        return model, generator, None
+    try:
+        return model, generator, ValueMeter(measure, settings.values)
+    except TrustgenError:
+        if settings.measure or getattr(settings, "closed_loop", False):
+            raise
+        return model, generator, None
 
 
-def _quality(model: DiffusionModel, images: torch.Tensor, seed: int, prompted: np.ndarray | None = None
-             ) -> dict[str, Any]:
-    """fd_digits (and its floor), classifier confidence and, given prompted digits, accuracy; {} if the
+def _quality(model: DiffusionModel, images: torch.Tensor, seed: int, prompted: np.ndarray | None = None,
+             digit: int | None = None) -> dict[str, Any]:
+    """fd_digits (and its floor) against the test split — or against its images of ``digit`` when all were
+    prompted with that digit —, classifier confidence and, given prompted digits, accuracy; {} if the
     model's data set has no offline feature extractor."""
-    from trustgen.core.metrics import evaluate_samples, get_extractor
+    from trustgen.core.metrics import classifier_confidence, evaluate_samples, get_extractor
     from trustgen.core.metrics.extractors import DIGITS_DATASETS
 
     dataset = model.meta.get("dataset")
     if dataset not in DIGITS_DATASETS or model.vae is not None:
         return {}
-    scores = evaluate_samples(images, dataset, seed=seed)
-    out = {"fd_digits": scores["fd_digits"], "fd_digits_floor": scores["fd_digits_floor"],
-           "confidence": scores["confidence"]}
+    probs = get_extractor("digits").probabilities(images)  # type: ignore[attr-defined]
+    if digit is None:
+        scores = evaluate_samples(images, dataset, seed=seed)
+        out = {"fd_digits": scores["fd_digits"], "fd_digits_floor": scores["fd_digits_floor"]}
+    else:
+        out = _digit_fd(images, dataset, digit, seed)
+        prompted = np.full(len(images), digit)
+    out["confidence"] = classifier_confidence(probs)
     if prompted is not None:
-        preds = get_extractor("digits").probabilities(images).argmax(axis=1)  # type: ignore[attr-defined]
-        out["accuracy"] = float((preds == prompted).mean())
+        out["accuracy"] = float((probs.argmax(axis=1) == prompted).mean())
     return out
+
+
+def _digit_fd(images: torch.Tensor, dataset: str, digit: int, seed: int) -> dict[str, float]:
+    """fd_digits of images of one prompted digit against the test images of that digit, with its floor
+    (as many of the digit's train images, at most all of them)."""
+    from trustgen.core.data import load_dataset
+    from trustgen.core.metrics import frechet_distance, get_extractor
+
+    extractor = get_extractor("digits")
+    test, train = load_dataset(dataset, "test"), load_dataset(dataset, "train")
+    assert test.labels is not None and train.labels is not None
+    real = extractor.features(test.images[test.labels == digit])
+    pool = extractor.features(train.images[train.labels == digit])
+    rows = np.random.default_rng(seed).choice(len(pool), min(len(images), len(pool)), replace=False)
+    return {"fd_digits": frechet_distance(extractor.features(images), real),
+            "fd_digits_floor": frechet_distance(pool[np.sort(rows)], real)}
+
+
+def prompted_digit(prompt: str) -> int | None:
+    """The digit a prompt names ("a handwritten seven", "a 7 with thin strokes"), if exactly one."""
+    from trustgen.core.data.digits import DIGIT_NAMES
+
+    words = re.findall(r"[a-z]+|[0-9]", prompt.lower())
+    found = {DIGIT_NAMES.index(w) if w in DIGIT_NAMES else int(w) for w in words
+             if w in DIGIT_NAMES or w.isdigit()}
+    return found.pop() if len(found) == 1 else None
 
 
 def _steer(generator: FairGenerator, meter: ValueMeter | None, noise: torch.Tensor, prompts: list[str],
@@ -101,8 +142,9 @@ def run_generate(settings: FairGenerateSettings, out: Path, *, progress: bool = 
         metrics.update(measure=meter.measure.name, plain_share=share(meter(plain), len(values)),
                        fair_share=share(meter(fair), len(values)))
         metrics["max_target_error"] = max(abs(a - t) for a, t in zip(metrics["fair_share"], targets, strict=True))
-    metrics.update({f"{k}_plain": v for k, v in _quality(model, plain, settings.seed).items()})
-    metrics.update({f"{k}_fair": v for k, v in _quality(model, fair, settings.seed).items()})
+    digit = prompted_digit(settings.prompt)
+    metrics.update({f"{k}_plain": v for k, v in _quality(model, plain, settings.seed, digit=digit).items()})
+    metrics.update({f"{k}_fair": v for k, v in _quality(model, fair, settings.seed, digit=digit).items()})
     with RunDir(out) as run:
         run.write_config(settings)
         run.log(f"{n} plain and {n} fair images of {settings.prompt!r} from {settings.model}")
@@ -137,7 +179,8 @@ def run_evaluate(settings: FairEvaluateSettings, out: Path, *, progress: bool = 
     if model.image_shape != (1, 16, 16):
         raise TrustgenError(f"fairness evaluate scores 1×16×16 digits, this model makes {model.image_shape}")
     if meter is None:
-        raise TrustgenError("this model's data set has no attribute measure: pass --measure NAME")
+        raise TrustgenError("fairness evaluate needs an attribute measure that reads the attribute's values "
+                            "(pass --measure NAME)")
     metrics, grids = evaluate_fairness(model, generator, meter, settings)
     metrics["grids"] = list(grids)
     metrics.update(reliability(settings.seed))

@@ -68,7 +68,8 @@ class FairGenerator:
         self.values = settings.values
         self.edit_text = model.text_encoder.encode(self.values)
         self.edit = e = effective_edit(settings.edit, model.meta)
-        self.concepts = [EditConcept(v, scale=e.scale, warmup=e.warmup, threshold=e.threshold) for v in self.values]
+        self.concepts = [EditConcept(v, scale=e.scale, warmup=e.warmup, threshold=e.threshold, cooldown=e.cooldown)
+                         for v in self.values]
         if e.warmup >= settings.steps:
             raise TrustgenError(f"edit warm-up ({e.warmup} steps) must be shorter than the {settings.steps} "
                                 "sampling steps, or no edit is ever applied")
