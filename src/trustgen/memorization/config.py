@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from typing import Literal
+
+from pydantic import Field, field_validator
 
 from trustgen.core.config import Settings
 
@@ -12,10 +14,21 @@ class NemoSettings(Settings):
 
     seeds: int = Field(10, ge=2)  # samples per prompt
     seed: int = 1  # detection latents' seed (their default)
-    steps: int = Field(50, ge=2)  # DDIM steps; only fixes which two timesteps are used
+    steps: int = Field(50, ge=2)  # DDIM steps; fixes the timestep grid the probe runs on
+    # index i of the DDIM timestep at which the probe starts: the chain runs T → t_i, predicts there, takes one
+    # step and predicts again. 0 = the paper (the first timestep); "auto" = the first step whose total SNR
+    # d·ᾱ/(1−ᾱ) reaches Stable Diffusion 1.4's at its first step (0 for SD-sized latents; see detection.py)
+    probe_step: int | Literal["auto"] = "auto"
     initial_theta: float = 5.0
     theta_step: float = Field(0.25, gt=0)
     min_theta: float = 1.0
     initial_k: int = Field(0, ge=0)
     scale: float = 0.0  # activation multiplier of switched-off neurons
     include_up: bool = False  # also search the up blocks' value layers
+
+    @field_validator("probe_step")
+    @classmethod
+    def _probe_step(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 0:
+            raise ValueError(f"probe_step must be 'auto' or an index >= 0, got {value}")
+        return value

@@ -73,7 +73,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     import torch
 
     from trustgen.diffusion.evaluation import prompted_accuracy
-    from trustgen.memorization.detection import auroc
+    from trustgen.memorization.detection import auroc, make_probe
     from trustgen.memorization.experiment import _scores, calibrate
     from trustgen.memorization.hooks import deactivate
     from trustgen.memorization.localization import exhaustive_evals, localize
@@ -91,7 +91,12 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         "detection_tpr": float(np.mean([d.nemo_score > tau for d in det_mem])),
         "detection_fpr": float(np.mean([d.nemo_score > tau for d in det_non])),
         "num_memorized": len(mem), "num_nonmemorized": len(non), "num_calibration": len(captions["calibration"]),
+        "probe_step": make_probe(model, mem[0], seeds=2, steps=s.steps, probe_step=s.probe_step).index,
     }
+    if metrics["probe_step"] != 0:  # the paper's probe (first timestep) on the same prompts, for comparison
+        first = s.model_copy(update={"probe_step": 0})
+        metrics["detection_auroc_first_step"] = auroc([d.nemo_score for d in _scores(model, mem, first)],
+                                                      [d.nemo_score for d in _scores(model, non, first)])
     # image-space replication threshold from held-out non-memorized captions
     gen_seed = seed + 1000
     nearest = [float(_pairwise_ssim(_generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
@@ -116,7 +121,8 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
                      "neurons": [[k, i] for k, v in neurons.items() for i in v], "ssim_noise_after": loc.ssim_refined,
                      "max_ssim_before": sims["before"], "max_ssim_after": sims["after"],
                      "max_ssim_random": sims["random"], "unet_evals": loc.unet_evals,
-                     "exhaustive_unet_evals": exhaustive_evals(model, s, kept) if kept else 0})
+                     "exhaustive_unet_evals": exhaustive_evals(model, s, kept, loc.probe_step) if kept else 0,
+                     "probe_step": loc.probe_step})
         grid.append(torch.cat([image[None], gens["before"][:1], gens["after"][:1], gens["random"][:1]]))
     localized = [r for r in rows if r["num_neurons"] > 0]
     base, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)

@@ -59,7 +59,8 @@ def _scores(model: DiffusionModel, prompts: list[str], s: NemoSettings,
     from trustgen.core.progress import track
     from trustgen.memorization.detection import detect
 
-    return [detect(model, p, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold)[0]
+    return [detect(model, p, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold,
+                   probe_step=s.probe_step)[0]
             for p in track(prompts, description="scoring prompts", enabled=False)]
 
 

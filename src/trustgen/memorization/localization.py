@@ -8,7 +8,8 @@
    on if the memorization stays suppressed; then neuron-wise in the same way.
 
 Only seeds whose own score exceeds τ are used ("memorized seeds"); a prompt without such seeds is not
-memorized and gets no neurons. Every check costs two UNet evaluations per memorized seed.
+memorized and gets no neurons. Every check runs the probe again with the neurons off: i + 2 UNet evaluations per
+memorized seed for probe step i (two at the paper's first step).
 """
 
 from __future__ import annotations
@@ -37,13 +38,14 @@ class Localization:
     top_k: int | None = None
     threshold: float = 0.0
     unet_evals: int = 0
+    probe_step: int = 0  # index of the DDIM timestep the probe started at
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.detection.to_dict(), "initial_neurons": as_pairs(self.initial),
                 "neurons": as_pairs(self.refined), "num_neurons": count(self.refined),
                 "ssim_before": 1.0 if self.refined else None, "ssim_after": self.ssim_refined,
                 "ssim_initial": self.ssim_initial, "theta": self.theta, "top_k": self.top_k,
-                "threshold": self.threshold, "unet_evals": self.unet_evals}
+                "threshold": self.threshold, "unet_evals": self.unet_evals, "probe_step": self.probe_step}
 
 
 class _Checker:
@@ -105,8 +107,9 @@ def localize(model: DiffusionModel, prompt: str, stats: ActivationStats, thresho
     s = settings or NemoSettings()
     layers = value_layers(model.unet, include_up=s.include_up)
     with count_unet_evals(model.unet) as evals:
-        det, probe, diffs = detect(model, prompt, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold)
-        result = Localization(det, threshold=threshold)
+        det, probe, diffs = detect(model, prompt, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold,
+                                   probe_step=s.probe_step)
+        result = Localization(det, threshold=threshold, probe_step=probe.index)
         rows = torch.tensor([i for i, v in enumerate(det.seed_scores) if v > threshold], dtype=torch.long)
         if len(rows) == 0:
             result.unet_evals = evals[0]
@@ -122,9 +125,10 @@ def localize(model: DiffusionModel, prompt: str, stats: ActivationStats, thresho
     return result
 
 
-def exhaustive_evals(model: DiffusionModel, settings: NemoSettings, memorized_seeds: int) -> int:
-    """UNet evaluations of exhaustive single-neuron ablation: every searched neuron once, two per memorized seed
-    (plus the unblocked reference)."""
+def exhaustive_evals(model: DiffusionModel, settings: NemoSettings, memorized_seeds: int, probe_step: int = 0) -> int:
+    """UNet evaluations of exhaustive single-neuron ablation with the same probe: every searched neuron once,
+    ``probe_step`` + 2 per memorized seed (plus the unblocked reference)."""
     layers = value_layers(model.unet, include_up=settings.include_up)
     neurons = sum(int(layer.out_features) for layer in layers.values())
-    return 2 * settings.seeds + 2 * memorized_seeds * neurons
+    per_seed = probe_step + 2
+    return per_seed * settings.seeds + per_seed * memorized_seeds * neurons
