@@ -47,6 +47,9 @@ DIFFUSION_MODELS = {
         "evaluate": ["diffusion", "evaluate", "--model", "{dir}", "--per-digit", "20", "--seed", "0"],
         "half": True,
         "captions": True,
+        # its memorization also runs through the up block's cross-attention: with every down/mid value neuron
+        # off, 8 of 12 memorized captions still replicate (docs/memorization.md), so NeMo searches up blocks too
+        "meta": {"memorization": {"include_up": True}},
     },
     "digits-t2i-biased": {
         "description": "text-to-digit DDPM whose generic prompts are ~90 % thick-stroked (Fair Diffusion demo; "

@@ -146,3 +146,13 @@ def test_probe_runs_the_ddim_chain_to_the_probe_step(memorizing_model):
     mem, _, _ = detect(memorizing_model, MEMORIZED)
     other, _, _ = detect(memorizing_model, OTHERS[0])
     assert mem.unet_evals == 10 * (17 + 2 + 1) and mem.nemo_score > other.nemo_score
+
+
+def test_a_model_recommendation_fills_only_unset_settings():
+    from trustgen.memorization.config import effective_settings
+
+    meta = {"memorization": {"include_up": True}}
+    assert effective_settings(NemoSettings(), meta).include_up is True
+    assert effective_settings(NemoSettings(include_up=False), meta).include_up is False  # the user's word wins
+    s = effective_settings(NemoSettings(seeds=4, probe_step=0), {})
+    assert (s.seeds, s.probe_step, s.include_up) == (4, 0, False)

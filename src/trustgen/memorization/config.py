@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
@@ -32,3 +32,11 @@ class NemoSettings(Settings):
         if isinstance(value, int) and value < 0:
             raise ValueError(f"probe_step must be 'auto' or an index >= 0, got {value}")
         return value
+
+
+def effective_settings(settings: NemoSettings, meta: dict[str, Any]) -> NemoSettings:
+    """The settings a run uses: what the user set, else the model's recommendation (``trustgen.json`` key
+    ``memorization``, e.g. ``include_up`` for a model whose memorization also runs through its up blocks), else
+    the defaults."""
+    recommended = dict(meta.get("memorization") or {})
+    return NemoSettings(**{**recommended, **settings.model_dump(include=settings.model_fields_set)})

@@ -24,7 +24,7 @@ import numpy as np
 from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir, metrics_table
 from trustgen.diffusion.bundle import DiffusionModel
-from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.config import NemoSettings, effective_settings
 from trustgen.memorization.layers import Neurons, count, value_layers
 
 CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
@@ -165,6 +165,7 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
     from trustgen.memorization.experiment import load_text_model
 
     model = load_text_model(model_name)
+    s = effective_settings(s or NemoSettings(), model.meta)
     if model.meta.get("dataset") != "digits-memorized":
         raise TrustgenError(f"evaluate needs a model trained on digits-memorized (its memorized captions are "
                             f"known); {model_name!r} was trained on {model.meta.get('dataset')!r}")
@@ -178,7 +179,7 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
                                           gen_steps=gen_steps)
     metrics = {"model": model_name, "seed": seed, **metrics}
     with RunDir(out) as run:
-        run.write_config(s or NemoSettings())
+        run.write_config(s)
         save_grid(grid, run.file("mitigation.png"), nrow=4)
         keys = [k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
         rows = "\n".join(f"| {r['caption']} | {r['nemo_score']:.3f} | {r['num_neurons']} | "

@@ -16,7 +16,7 @@ from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir, metrics_table, write_text_atomic
 from trustgen.core.safe_io import read_json
 from trustgen.diffusion.bundle import DiffusionModel
-from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.config import NemoSettings, effective_settings
 from trustgen.memorization.layers import Neurons, check_neurons, value_layers
 from trustgen.memorization.statistics import ActivationStats
 
@@ -92,7 +92,9 @@ def load_calibration(folder: str | Path, model: DiffusionModel, include_up: bool
 
 
 def run_calibrate(model_name: str, prompts_file: Path, out: Path, s: NemoSettings) -> dict[str, Any]:
-    model = load_text_model(model_name, include_up=s.include_up)
+    model = load_text_model(model_name)
+    s = effective_settings(s, model.meta)
+    value_layers(model.unet, include_up=s.include_up)
     prompts = read_prompts(prompts_file)
     with RunDir(out) as run:
         run.write_config(s)
@@ -107,7 +109,9 @@ def run_calibrate(model_name: str, prompts_file: Path, out: Path, s: NemoSetting
 
 
 def run_detect(model_name: str, prompts_file: Path, calibration: Path, out: Path, s: NemoSettings) -> dict[str, Any]:
-    model = load_text_model(model_name, include_up=s.include_up)
+    model = load_text_model(model_name)
+    s = effective_settings(s, model.meta)
+    value_layers(model.unet, include_up=s.include_up)
     prompts = read_prompts(prompts_file)
     calib, _ = load_calibration(calibration, model, s.include_up)
     dets = _scores(model, prompts, s, calib["threshold"])
@@ -128,7 +132,9 @@ def run_localize(model_name: str, prompts_file: Path, calibration: Path, out: Pa
                  s: NemoSettings) -> dict[str, Any]:
     from trustgen.memorization.localization import localize
 
-    model = load_text_model(model_name, include_up=s.include_up)
+    model = load_text_model(model_name)
+    s = effective_settings(s, model.meta)
+    value_layers(model.unet, include_up=s.include_up)
     prompts = read_prompts(prompts_file)
     calib, stats = load_calibration(calibration, model, s.include_up)
     results = [localize(model, p, stats, calib["threshold"], s).to_dict() for p in prompts]
