@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 import os
 import pickle
 import shutil
@@ -29,6 +30,9 @@ BENIGN = [
     "Could you please add a source for this paragraph?",
     "The weather in spring is lovely here.",
 ]
+# Keras' torch backend calls np.array(tensor) the numpy-1 way; not ours to fix.
+pytestmark = pytest.mark.filterwarnings("ignore:__array__ implementation:DeprecationWarning")
+
 ODD = ["", " ", "héllo wörld, ça va? 😂 日本語 한국어 Ελληνικά", "\n\t", "x" * 3000, "!!!???"]
 
 
@@ -80,9 +84,9 @@ def test_importing_textattack_stays_light():
 # ----------------------------------------------------------------------------------------------- minilm-offensive
 
 # On the first 300 texts of the held-out test split (20 % offensive), minilm-offensive must reach these.
-# Saying "not offensive" to everything gets accuracy ~0.80 and F1 0; the zoo model's card reports ~0.93 / ~0.82
-# on 2,000 held-out texts.
-MINILM_FLOOR = {"accuracy": 0.88, "f1": 0.70}
+# Saying "not offensive" to everything gets accuracy ~0.79 and F1 0, hatesonar 0.883 / 0.696; the zoo model gets
+# 0.923 / 0.807 here and 0.9425 / 0.847 on the card's 2,000 held-out texts.
+MINILM_FLOOR = {"accuracy": 0.90, "f1": 0.75}
 
 
 def test_minilm_offensive_beats_its_floor_on_heldout_texts():
@@ -96,10 +100,10 @@ def test_minilm_offensive_beats_its_floor_on_heldout_texts():
 
 def test_minilm_offensive_card_and_corrupt_files(tmp_path):
     from trustgen.core.zoo import ZOO_DIR, model_dir, verify_files
-    from trustgen.textattack.detectors.minilm_offensive import HEAD_FILE, MiniLMOffensive, ZOO_NAME
+    from trustgen.textattack.detectors.minilm_offensive import HEAD_FILE, ZOO_NAME, MiniLMOffensive
 
     folder = model_dir(ZOO_NAME)
-    card = __import__("json").loads((folder / "card.json").read_text())
+    card = json.loads((folder / "card.json").read_text())
     assert card["metrics"]["heldout_f1"] >= MINILM_FLOOR["f1"] and set(card["metrics"]["heldout_other_detectors"]) == {
         "alt-profanity-check", "hatesonar", "toxic-comment-classifier"}
     assert sum(p.stat().st_size for p in folder.iterdir()) < 1_000_000  # the head only, MiniLM is not shipped

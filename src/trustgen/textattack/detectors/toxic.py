@@ -226,7 +226,10 @@ class ToxicCommentClassifier:
 
     def keras_label_scores(self, texts: Sequence[str]) -> np.ndarray:
         """The same six outputs from the Keras model itself (slow; for checking the torch copy)."""
-        return np.asarray(self.keras_model.predict(self.sequences(texts), verbose=0), dtype=np.float64)
+        from keras import ops
+
+        out = self.keras_model(self.sequences(texts), training=False)
+        return np.asarray(ops.convert_to_numpy(out), dtype=np.float64)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
