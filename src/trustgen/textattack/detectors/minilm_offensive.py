@@ -176,8 +176,10 @@ class MiniLMOffensive:
 
     def __init__(self, folder: Path | None = None):
         if folder is None:
-            from trustgen.core.zoo import model_dir
+            from trustgen.core.zoo import is_zoo_name, model_dir
 
+            if not is_zoo_name(ZOO_NAME):
+                raise TrustgenError(f"the {ZOO_NAME} zoo model is not built: run `make zoo`")
             folder = model_dir(ZOO_NAME)  # verifies the card's SHA-256 of every file
         self.folder = Path(folder)
         self.weights = load_head(self.folder)
@@ -292,11 +294,3 @@ def build_zoo(folder: Path, cache: Path, recipe: HeadRecipe | None = None, log: 
         card.metrics["heldout_other_detectors"] = compare_detectors(data["eval_rows"], compare)
         write_card(folder, card)
     return card.metrics
-
-
-def score_check(detector: Any, texts: Sequence[str]) -> np.ndarray:
-    """Scores of ``detector`` with the interface's guarantees checked (shape, dtype, range)."""
-    s = detector.scores(texts)
-    if s.shape != (len(texts),) or s.dtype != np.float64 or np.any((s < 0) | (s > 1)) or np.any(~np.isfinite(s)):
-        raise TrustgenError(f"detector {detector.name} returned bad scores")
-    return s
