@@ -2,12 +2,16 @@
 
 * :class:`RandomProposer` — random character edits (insert, delete, substitute) under the same edit
   bounds, candidates per step, step limit and patience as the LLM attack (see :mod:`.loop`).
-* :func:`deepwordbug_attack` — TextAttack's DeepWordBug recipe (Gao et al., 2018) on our detectors, when
-  TextAttack is importable (an optional peer, ``requirements/textattack-peer.txt``).
+* :class:`DeepWordBug` — TextAttack's DeepWordBug recipe (Gao et al., 2018) on our detectors, when
+  TextAttack is importable (an optional peer, ``requirements/textattack-peer.txt``); else
+  :class:`DeepWordBugPort`, our implementation of the same recipe (TextAttack 0.3.11 does not import
+  beside transformers 5: see ``docs/textattack.md``).
 """
 
 from __future__ import annotations
 
+import os
+import re
 import string
 import time
 from collections.abc import Sequence
@@ -64,12 +68,26 @@ class RandomProposer:
 
 
 def textattack_available() -> str | None:
-    """``None`` if TextAttack's DeepWordBug can be built here, else why not (one line)."""
+    """``None`` if TextAttack's DeepWordBug can be built here, else why not (one line).
+
+    TextAttack downloads NLTK data on its first import unless its post-install marker exists, and
+    ``TA_CACHE_DIR`` makes it rewrite ``HF_HOME``/``XDG_CACHE_HOME``: the import runs with the marker in
+    our cache and the environment restored afterwards."""
+    from trustgen.textattack.llm import cache_root
+
+    cache = cache_root() / "textattack"
+    cache.mkdir(parents=True, exist_ok=True)
+    (cache / "post_install_check_3").touch()
+    saved = dict(os.environ)
+    os.environ["TA_CACHE_DIR"] = str(cache)
     try:
         import textattack  # noqa: F401
         from textattack.attack_recipes import DeepWordBugGao2018  # noqa: F401
     except Exception as exc:  # any import-time failure of the optional peer (missing deps, downloads)
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     return None
 
 
@@ -126,3 +144,108 @@ class DeepWordBug:
             score_after=score, queries=queries, levenshtein=levenshtein(text, adversarial),
             stop="success" if claimed else type(result).__name__, verified=verified,
             seconds=time.perf_counter() - start, chain=[text, adversarial])
+
+
+_WORD = re.compile(r"[A-Za-z0-9']+")
+DEEPWORDBUG_MAX_LEVENSHTEIN = 30
+UNK = "[UNK]"
+
+
+class DeepWordBugPort:
+    """DeepWordBug as TextAttack builds it (``DeepWordBugGao2018``), written for our harness: rank the words
+    by how much replacing each with ``[UNK]`` lowers the detector's score (greedy word-importance ranking,
+    one query per word), then go through the words in that order and, for each, try one random
+    neighbouring-character swap, substitution, deletion and insertion (TextAttack's ``random_one``
+    transformations), keeping the best if it lowers the score. Constraints: stopwords (scikit-learn's
+    English list) are never modified, no word twice, total Levenshtein ≤ 30. Stops at score < threshold
+    or when the words run out (or at ``query_budget``)."""
+
+    def __init__(self, detector: Scorer, settings: LoopSettings, query_budget: int | None = None,
+                 seed: int = 0) -> None:
+        from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+        self.detector, self.settings, self.budget = detector, settings, query_budget
+        self.stopwords = frozenset(ENGLISH_STOP_WORDS)
+        self.rng = np.random.default_rng(seed)
+        self.calls = 0
+
+    def reseed(self, seed: int) -> None:
+        self.rng = np.random.default_rng(seed)
+
+    def _variants(self, word: str) -> list[str]:
+        rng, out = self.rng, []
+        letters = string.ascii_lowercase
+        if len(word) > 1:  # neighbouring swap
+            i = int(rng.integers(len(word) - 1))
+            out.append(word[:i] + word[i + 1] + word[i] + word[i + 2:])
+        i = int(rng.integers(len(word)))  # substitution
+        out.append(word[:i] + letters[int(rng.integers(26))] + word[i + 1:])
+        if len(word) > 1:  # deletion
+            i = int(rng.integers(len(word)))
+            out.append(word[:i] + word[i + 1:])
+        i = int(rng.integers(len(word) + 1))  # insertion
+        out.append(word[:i] + letters[int(rng.integers(26))] + word[i:])
+        return [v for v in out if v != word]
+
+    def run(self, text: str, score_before: float) -> AttackResult:
+        start = time.perf_counter()
+        thr = self.settings.threshold
+        spans = [m.span() for m in _WORD.finditer(text)]
+        words = [text[a:b] for a, b in spans]
+        queries = 1
+        order: list[int] = []
+        allowed = [i for i, w in enumerate(words) if w.lower() not in self.stopwords]
+        if allowed:
+            unk = [text[:spans[i][0]] + UNK + text[spans[i][1]:] for i in allowed]
+            drop = score_before - self.detector.scores(unk)
+            queries += len(unk)
+            order = [allowed[j] for j in np.argsort(-drop, kind="stable")]
+        current, score = list(words), score_before
+
+        def render(ws: list[str]) -> str:
+            out, last = [], 0
+            for (a, b), w in zip(spans, ws, strict=True):
+                out += [text[last:a], w]
+                last = b
+            return "".join(out + [text[last:]])
+
+        chain = [text]
+        for i in order:
+            if score < thr or (self.budget is not None and queries >= self.budget):
+                break
+            candidates = []
+            for v in self._variants(words[i]):
+                trial = list(current)
+                trial[i] = v
+                rendered = render(trial)
+                if levenshtein(text, rendered, DEEPWORDBUG_MAX_LEVENSHTEIN) <= DEEPWORDBUG_MAX_LEVENSHTEIN:
+                    candidates.append((trial, rendered))
+            if not candidates:
+                continue
+            scored = self.detector.scores([r for _, r in candidates])
+            queries += len(candidates)
+            best = int(np.argmin(scored))
+            if scored[best] < score:
+                current, score = candidates[best][0], float(scored[best])
+                chain.append(candidates[best][1])
+        adversarial = render(current)
+        verified: bool | None = None
+        if score < thr:
+            verified = bool(float(self.detector.scores([adversarial])[0]) < thr) and \
+                levenshtein(text, adversarial) <= DEEPWORDBUG_MAX_LEVENSHTEIN
+        return AttackResult(
+            text=text, adversarial=adversarial, success=bool(verified), score_before=score_before, score_after=score,
+            queries=queries, levenshtein=levenshtein(text, adversarial), steps=len(chain) - 1,
+            stop="success" if score < thr else ("budget" if self.budget and queries >= self.budget else "exhausted"),
+            verified=verified, seconds=time.perf_counter() - start, chain=chain)
+
+
+def deepwordbug(detector: Scorer, settings: LoopSettings, query_budget: int | None = None,
+                seed: int = 0) -> tuple[Any, str]:
+    """TextAttack's DeepWordBug when TextAttack imports here, else our port; with which one ran."""
+    why = textattack_available()
+    if why is None:
+        import textattack
+
+        return DeepWordBug(detector, settings, query_budget), f"textattack {textattack.__version__}"
+    return DeepWordBugPort(detector, settings, query_budget, seed), f"trustgen port (TextAttack: {why})"

@@ -44,9 +44,10 @@ class AttackSettings(Settings):
     penalty_scope: Literal["prompt", "answer"] = "prompt"  # repetition penalty over prompt+answer (paper) or answer
     candidates: int = Field(8, ge=1)  # answers sampled per LLM call (one shared prompt prefix)
     max_new_tokens: int = Field(500, ge=1)  # the paper's cap; further capped to the current text's length + slack
-    length_slack: int = Field(24, ge=0)  # extra tokens beyond the current text's token count
+    length_slack: int = Field(12, ge=0)  # extra tokens beyond the current text's token count
     prefill: bool = True  # start the assistant's answer with "Step k: |" (local backend only)
     history_limit: int | None = Field(None, ge=1)  # keep only the last N accepted steps in the prompt
+    threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default; 1 on a busy machine)
     query_budget: int | None = Field(None, ge=1)  # DeepWordBug: TextAttack's query budget (None: unlimited)
 
     @model_validator(mode="after")

@@ -67,7 +67,8 @@ def _check_resume(run: RunDir, settings: AttackSettings) -> None:
         return
     old = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     new = settings.model_dump(mode="json")
-    differ = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_IGNORED and old.get(k) != new.get(k))
+    # a setting only one side knows (a newer trustgen added it) does not block resuming
+    differ = sorted(k for k in set(old) & set(new) if k not in RESUMABLE_IGNORED and old[k] != new[k])
     if differ:
         raise TrustgenError(f"{run.path} holds a run with other settings ({', '.join(differ)}): "
                             "choose another --out to start a new run, or the same settings to resume")
@@ -86,12 +87,17 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
     from trustgen.textattack.detectors import load_detector
 
     loop = loop_settings(settings)
+    if settings.threads is not None:
+        import torch
+
+        torch.set_num_threads(settings.threads)
     llm = _load_llm(settings) if settings.attacker == "llm" else None  # fails early on a bad name or endpoint
     detector = load_detector(settings.detector)
     max_chars = settings.max_chars or min(DEFAULT_MAX_CHARS, detector.max_chars or DEFAULT_MAX_CHARS)
     texts = attack_texts(settings.data, settings.n, settings.seed, max_chars)
     proposer: Any = None
     deepwordbug: Any = None
+    implementation: str = settings.attacker
     if settings.attacker == "llm":
         proposer = LLMProposer(llm, prefill=settings.prefill, max_new_tokens=settings.max_new_tokens,
                                length_slack=settings.length_slack, history_limit=settings.history_limit)
@@ -100,9 +106,9 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
 
         proposer = RandomProposer(loop, seed=settings.seed)
     else:
-        from trustgen.textattack.baselines import DeepWordBug
+        from trustgen.textattack.baselines import deepwordbug as build_deepwordbug
 
-        deepwordbug = DeepWordBug(detector, loop, query_budget=settings.query_budget)
+        deepwordbug, implementation = build_deepwordbug(detector, loop, settings.query_budget, settings.seed)
 
     with RunDir(out) as run:
         _check_resume(run, settings)
@@ -114,7 +120,7 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
         run.log(f"{settings.attacker} attack on {detector.name}: {len(texts)} texts of {settings.data} "
                 f"({len(done)} already finished)")
         todo = [i for i in range(len(texts)) if i not in done]
-        before = detector.scores([texts[i] for i in todo]) if todo else []
+        before: list[float] = [float(x) for x in detector.scores([texts[i] for i in todo])] if todo else []
         for i, score in track(list(zip(todo, before, strict=True)), description=f"attacking {detector.name}",
                               enabled=progress):
             row = _attack_one(i, texts[i], float(score), settings, loop, detector, proposer, deepwordbug, llm)
@@ -129,9 +135,12 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
             _append(results, record)
             rows.append(record)
         rows.sort(key=lambda r: int(r["index"]))
-        metrics = {"detector": detector.name, "attacker": settings.attacker,
+        metrics = {"detector": detector.name, "attacker": settings.attacker, "implementation": implementation,
                    "llm": getattr(llm, "name", None), **summarize(rows, similarity=_similarity(rows),
                                                                   perplexity=_perplexity(rows, llm))}
+        if settings.attacker != "llm":  # proposer calls of a baseline are not LLM calls
+            metrics.update(llm_calls=None, llm_answers=None, llm_calls_per_s=None,
+                           valid_answer_rate=metrics["valid_answer_rate"] if settings.attacker == "random" else None)
         metrics["texts"] = len(texts)
         run.write_report(_report(metrics, rows, settings))
         run.write_metrics(metrics)
@@ -145,6 +154,8 @@ def _attack_one(i: int, text: str, score: float, settings: AttackSettings, loop:
     if score < settings.threshold:
         return {**skipped, "skipped": "below_threshold"}
     if deepwordbug is not None:
+        if hasattr(deepwordbug, "reseed"):
+            deepwordbug.reseed(settings.seed * 1_000_003 + i)
         result: AttackResult = deepwordbug.run(text, score)
         if result.verified and result.levenshtein > DEEPWORDBUG_MAX_LEVENSHTEIN:
             result.verified = result.success = False
