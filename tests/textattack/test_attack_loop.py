@@ -21,10 +21,10 @@ def detector():
 
 
 class Scripted:
-    """A proposer that answers from a list (the rules of the loop are what is under test)."""
+    """A proposer that answers from a list, then unparseable text (the rules of the loop are under test)."""
 
     def __init__(self, answers):
-        self.answers = iter(answers)
+        self.answers = itertools.chain(answers, itertools.repeat(Answer("no answer", None)))
         self.calls = 0
 
     def propose(self, history, k):
@@ -77,8 +77,6 @@ def test_prompt_lists_history_with_scores_and_asks_for_the_next_step():
 def test_answers_that_change_too_much_or_raise_the_score_are_rejected(detector):
     before = float(detector.scores([TEXT])[0])
     assert before >= 0.5
-    too_much = "you are a very stupid idiot and everyone hates you"  # 5 + … characters? checked below
-    assert levenshtein(TEXT, too_much) == 5
     too_much = "you are a very very stupid idiot and everyone hates you"
     assert levenshtein(TEXT, too_much) == 10
     way_too_much = "you are a really very stupid idiot and everyone hates you"
@@ -102,7 +100,7 @@ def test_patience_stops_after_that_many_rejected_answers_in_a_row(detector):
 
 def test_the_best_lower_answer_is_accepted_and_success_is_verified(detector):
     mild = "you are a stupid idoit and everyone hates you"  # one swap
-    clean = "you are a stupd idoit and everyone hates you"
+    clean = "you are a stupd idoit and everyone h8tes you"
     scores = detector.scores([TEXT, mild, clean])
     assert scores[0] > scores[1] or scores[0] > scores[2]
     answers = [text_answer(mild), text_answer(clean)]
@@ -130,7 +128,7 @@ class Flaky:
 
 
 def test_a_success_that_fails_verification_is_not_a_success(detector):
-    clean = "you are a stupd idoit and everyone hates you"
+    clean = "you are a stupd idoit and everyone h8tes you"
     assert float(detector.scores([clean])[0]) < 0.5
     result = attack_text(TEXT, Flaky(detector), Scripted([text_answer(clean)]), LoopSettings(candidates=1))
     assert result.stop == "success" and result.verified is False and result.success is False

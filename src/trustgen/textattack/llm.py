@@ -223,8 +223,8 @@ class TransformersLLM:
             cache, common = DynamicCache(config=self.model.config), 0
         elif cache.get_seq_length() > common:
             cache.crop(common - cache.get_seq_length())  # negative: drop that many tokens from the end
-        out = self.model(input_ids=torch.tensor([ids[common:]]), past_key_values=cache, use_cache=True)
-        self._prefix_ids, self._prefix_cache = list(ids), out.past_key_values
+        out = self.model(input_ids=torch.tensor([ids[common:]]), cache=cache, use_cache=True)
+        self._prefix_ids, self._prefix_cache = list(ids), out.cache
         return out.logits[:, -1, :]
 
     def _sample(self, ids: list[int], n: int, max_new_tokens: int) -> list[str]:
@@ -255,8 +255,8 @@ class TransformersLLM:
                 if len(keep) < len(rows):
                     cache.batch_select_indices(keep)
                     rows, token = rows[keep], token[keep]
-                out = self.model(input_ids=token[:, None], past_key_values=cache, use_cache=True)
-                cache, logits = out.past_key_values, out.logits[:, -1, :]
+                out = self.model(input_ids=token[:, None], cache=cache, use_cache=True)
+                cache, logits = out.cache, out.logits[:, -1, :]
         return [str(self.tokenizer.decode(a, skip_special_tokens=True)) for a in answers]
 
     def _next_token(self, logits: Any, seen: Any) -> Any:
