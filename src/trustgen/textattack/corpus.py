@@ -89,12 +89,8 @@ def _check_hash(path: Path) -> None:
         raise CorruptFileError(f"{path} is not the {CORPUS_PACKAGE} corpus (SHA-256 differs; reinstall it)")
 
 
-@lru_cache(maxsize=1)
-def _prepared() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """All cleaned texts, their labels, and the permutation that defines the split."""
-    path = corpus_csv_path()
-    if any(p == path and check for p, check in _candidates()):
-        _check_hash(path)
+def read_corpus_csv(path: Path) -> tuple[list[str], np.ndarray]:
+    """Cleaned, de-duplicated texts and labels of a corpus CSV (columns ``is_offensive,text``)."""
     texts: list[str] = []
     labels: list[int] = []
     seen: dict[str, int] = {}
@@ -121,12 +117,26 @@ def _prepared() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
                 texts.append(text)
                 labels.append(label)
     except UnicodeDecodeError as exc:
-        raise CorruptFileError(f"{path} is not UTF-8 text: {exc}") from None
+        raise CorruptFileError(f"{path} is not UTF-8 text: {exc.reason}") from None
+    except csv.Error as exc:
+        raise CorruptFileError(f"{path} is not a valid CSV file: {exc}") from None
+    except OSError as exc:
+        raise TrustgenError(f"cannot read {path}: {exc.strerror or exc}") from None
     keep = [i for i, t in enumerate(texts) if t not in conflicting]
-    all_texts = tuple(texts[i] for i in keep)
-    all_labels = np.asarray([labels[i] for i in keep], dtype=np.int64)
-    order = np.random.default_rng(SPLIT_SEED).permutation(len(all_texts))
-    return all_texts, all_labels, order
+    if not keep:
+        raise CorruptFileError(f"{path} holds no texts")
+    return [texts[i] for i in keep], np.asarray([labels[i] for i in keep], dtype=np.int64)
+
+
+@lru_cache(maxsize=1)
+def _prepared() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """All cleaned texts, their labels, and the permutation that defines the split."""
+    path = corpus_csv_path()
+    if any(p == path and check for p, check in _candidates()):
+        _check_hash(path)
+    texts, labels = read_corpus_csv(path)
+    order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
+    return tuple(texts), labels, order
 
 
 def split_indices(split: Literal["train", "test"]) -> np.ndarray:

