@@ -48,20 +48,21 @@ def test_llm_run_on_short_texts_writes_the_run_folder(data, tmp_path):
 
 def test_random_run_resumes_and_refuses_other_settings(data, tmp_path):
     out = tmp_path / "run"
+    fast = "quality_metrics=false"  # no MiniLM / SmolLM2 loads: the resume logic is under test
     first = trustgen("textattack", "run", "--detector", "alt-profanity-check", "--attacker", "random", "--data", data,
-                     "--n", "1", "--out", out, "--json")
+                     "--n", "1", "--out", out, "--json", fast)
     assert first.returncode == 0, first.stderr
     before = _rows(out / "results.jsonl")
     with (out / "results.jsonl").open("a", encoding="utf-8") as f:
         f.write('{"index": 1, "text": "torn li')  # a crash in the middle of a write
     second = trustgen("textattack", "run", "--detector", "alt-profanity-check", "--attacker", "random", "--data", data,
-                      "--n", "3", "--out", out, "--json")
+                      "--n", "3", "--out", out, "--json", fast)
     assert second.returncode == 0, second.stderr
     rows = _rows(out / "results.jsonl")
     assert rows[0] == before[0] and [r["index"] for r in rows] == [0, 1, 2]
     assert json.loads(second.stdout)["n"] + json.loads(second.stdout)["skipped"] == 3
     other = trustgen("textattack", "run", "--detector", "alt-profanity-check", "--attacker", "random", "--data", data,
-                     "--n", "3", "--out", out, "max_changes=5")
+                     "--n", "3", "--out", out, fast, "max_changes=5")
     assert_bad_input(other, "other settings", "max_changes")
 
 

@@ -47,6 +47,7 @@ class AttackSettings(Settings):
     length_slack: int = Field(12, ge=0)  # extra tokens beyond the current text's token count
     prefill: bool = True  # start the assistant's answer with "Step k: |" (local backend only)
     history_limit: int | None = Field(None, ge=1)  # keep only the last N accepted steps in the prompt
+    quality_metrics: bool = True  # MiniLM similarity and LM perplexity of the successes (loads both models)
     threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default; 1 on a busy machine)
     query_budget: int | None = Field(None, ge=1)  # DeepWordBug: TextAttack's query budget (None: unlimited)
 

@@ -91,8 +91,8 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
         import torch
 
         torch.set_num_threads(settings.threads)
-    llm = _load_llm(settings) if settings.attacker == "llm" else None  # fails early on a bad name or endpoint
-    detector = load_detector(settings.detector)
+    detector = load_detector(settings.detector)  # an unknown name fails before anything heavy loads
+    llm = _load_llm(settings) if settings.attacker == "llm" else None  # a bad LLM name or endpoint fails here
     max_chars = settings.max_chars or min(DEFAULT_MAX_CHARS, detector.max_chars or DEFAULT_MAX_CHARS)
     texts = attack_texts(settings.data, settings.n, settings.seed, max_chars)
     proposer: Any = None
@@ -136,8 +136,9 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
             rows.append(record)
         rows.sort(key=lambda r: int(r["index"]))
         metrics = {"detector": detector.name, "attacker": settings.attacker, "implementation": implementation,
-                   "llm": getattr(llm, "name", None), **summarize(rows, similarity=_similarity(rows),
-                                                                  perplexity=_perplexity(rows, llm))}
+                   "llm": getattr(llm, "name", None),
+                   **summarize(rows, similarity=_similarity(rows) if settings.quality_metrics else None,
+                               perplexity=_perplexity(rows, llm) if settings.quality_metrics else None)}
         if settings.attacker != "llm":  # proposer calls of a baseline are not LLM calls
             metrics.update(llm_calls=None, llm_answers=None, llm_calls_per_s=None,
                            valid_answer_rate=metrics["valid_answer_rate"] if settings.attacker == "random" else None)
