@@ -31,13 +31,27 @@ def main() -> None:
     parser.add_argument("runs", type=Path)
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
-    similarity = minilm_similarity()
-    perplexity = TransformersLLM(smollm2_path()).perplexity
+    models: dict[str, object] = {}
+
+    def similarity(a, b):
+        models.setdefault("sim", minilm_similarity())
+        return models["sim"](a, b)
+
+    def perplexity(texts):
+        models.setdefault("lm", TransformersLLM(smollm2_path()).perplexity)
+        return models["lm"](texts)
+
     table: dict[str, dict[str, dict]] = {}
     for det in DETECTORS:
         for atk in ATTACKERS:
-            rows = _read_rows(args.runs / f"{atk}-{det}" / "results.jsonl")
-            if rows:
+            folder = args.runs / f"{atk}-{det}"
+            rows = _read_rows(folder / "results.jsonl")
+            if not rows:
+                continue
+            done = folder / "metrics.json"
+            if done.is_file() and json.loads(done.read_text())["n"] == sum(1 for r in rows if not r.get("skipped")):
+                table.setdefault(det, {})[atk] = json.loads(done.read_text())  # a finished run: its own metrics
+            else:  # still running or stopped early: recompute over the texts it finished
                 table.setdefault(det, {})[atk] = summarize(rows, similarity=similarity, perplexity=perplexity)
     for det, by in table.items():
         print(f"\n**{det}**\n")
