@@ -116,6 +116,15 @@ def test_minilm_offensive_card_and_corrupt_files(tmp_path):
         MiniLMOffensive(copy)
 
 
+def test_minilm_offensive_not_built(monkeypatch, tmp_path):
+    from trustgen.core import zoo
+    from trustgen.textattack.detectors.minilm_offensive import MiniLMOffensive
+
+    monkeypatch.setattr(zoo, "ZOO_DIR", tmp_path)
+    with pytest.raises(TrustgenError, match="run `make zoo`"):
+        MiniLMOffensive()
+
+
 # ----------------------------------------------------------------------------------------------- toxic: pickle safety
 
 class _Boom:

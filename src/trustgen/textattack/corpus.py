@@ -129,13 +129,15 @@ def read_corpus_csv(path: Path) -> tuple[list[str], np.ndarray]:
 
 
 @lru_cache(maxsize=1)
-def _prepared() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
-    """All cleaned texts, their labels, and the permutation that defines the split."""
+def prepared_corpus() -> tuple[tuple[str, ...], np.ndarray, np.ndarray]:
+    """All cleaned texts, their labels, and the permutation that defines the split (cached; read-only)."""
     path = corpus_csv_path()
     if any(p == path and check for p, check in _candidates()):
         _check_hash(path)
     texts, labels = read_corpus_csv(path)
     order = np.random.default_rng(SPLIT_SEED).permutation(len(texts))
+    labels.flags.writeable = False
+    order.flags.writeable = False
     return tuple(texts), labels, order
 
 
@@ -143,7 +145,7 @@ def split_indices(split: Literal["train", "test"]) -> np.ndarray:
     """Row numbers (into the prepared corpus) of ``split``, in their fixed seeded order."""
     if split not in ("train", "test"):
         raise TrustgenError(f"unknown corpus split {split!r}: use train or test")
-    texts, _, order = _prepared()
+    texts, _, order = prepared_corpus()
     n_test = int(round(TEST_FRACTION * len(texts)))
     return order[:n_test] if split == "test" else order[n_test:]
 
@@ -154,7 +156,7 @@ def offensive_corpus(split: Literal["train", "test"]) -> tuple[list[str], np.nda
     The order is the split's fixed seeded order (a shuffle of the file), the same in every process.
     """
     rows = split_indices(split)
-    texts, labels, _ = _prepared()
+    texts, labels, _ = prepared_corpus()
     return [texts[i] for i in rows], labels[rows].copy()
 
 

@@ -9,7 +9,8 @@ similarity (PART 2) can use :func:`embed` as well.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any
 
@@ -23,6 +24,30 @@ MAX_CHARS = MAX_TOKENS - 2
 """Texts of at most this many characters are always embedded whole: BERT's uncased word-piece
 tokenizer never makes more than one piece of one character (unknown characters become one [UNK])."""
 DIM = 384
+SMALL_BATCH = 16
+"""Batches of at most this many texts run on one thread (see :func:`torch_threads`)."""
+
+
+@contextmanager
+def torch_threads(n: int | None) -> Iterator[None]:
+    """Run the block with ``n`` torch intra-op threads (``None``: unchanged), then restore the setting.
+
+    Small forward passes (one text, a few candidates, the toxic BiLSTM's 100 tiny time steps) spend
+    their time in thread hand-offs; on a busy machine (the 2-core build machine with other jobs) two
+    threads made one MiniLM text take 0.1–0.4 s instead of 35 ms, and one BiLSTM call 11–1,100 ms
+    instead of 1–3 ms. The setting is process-wide: do not score from several Python threads at once.
+    """
+    import torch
+
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def minilm_path() -> str:
@@ -55,8 +80,13 @@ def embed(texts: Sequence[str], batch_size: int = 64, progress: Any = None) -> n
     """Unit-length MiniLM embeddings of ``texts``: float32, shape (n, 384).
 
     Texts are batched in order of length (little padding); ``progress`` (optional) is called with the
-    number of texts done after each batch.
+    number of texts done after each batch. Up to :data:`SMALL_BATCH` texts run on one thread.
     """
+    with torch_threads(1 if len(texts) <= SMALL_BATCH else None):
+        return _embed(texts, batch_size, progress)
+
+
+def _embed(texts: Sequence[str], batch_size: int, progress: Any) -> np.ndarray:
     import torch
 
     tokenizer, model = minilm()

@@ -57,9 +57,9 @@ def training_rows(recipe: HeadRecipe) -> tuple[np.ndarray, np.ndarray]:
     ``train`` split. Evaluation: the first ``n_eval`` texts of the ``test`` split (a seeded shuffle,
     so a random sample at the corpus' own 20 % offensive share).
     """
-    from trustgen.textattack.corpus import _prepared, split_indices
+    from trustgen.textattack.corpus import prepared_corpus, split_indices
 
-    _, labels, _ = _prepared()
+    _, labels, _ = prepared_corpus()
     train = split_indices("train")
     rng = np.random.default_rng(recipe.seed)
     offensive = train[labels[train] == 1]
@@ -70,9 +70,9 @@ def training_rows(recipe: HeadRecipe) -> tuple[np.ndarray, np.ndarray]:
 
 
 def embed_rows(rows: np.ndarray, progress: Callable[[int], None] | None = None) -> np.ndarray:
-    from trustgen.textattack.corpus import _prepared
+    from trustgen.textattack.corpus import prepared_corpus
 
-    texts, _, _ = _prepared()
+    texts, _, _ = prepared_corpus()
     return minilm.embed([texts[i] for i in rows], progress=progress)
 
 
@@ -176,8 +176,10 @@ class MiniLMOffensive:
 
     def __init__(self, folder: Path | None = None):
         if folder is None:
-            from trustgen.core.zoo import model_dir
+            from trustgen.core.zoo import is_zoo_name, model_dir
 
+            if not is_zoo_name(ZOO_NAME):
+                raise TrustgenError(f"the {ZOO_NAME} zoo model is not built: run `make zoo`")
             folder = model_dir(ZOO_NAME)  # verifies the card's SHA-256 of every file
         self.folder = Path(folder)
         self.weights = load_head(self.folder)
@@ -208,9 +210,9 @@ def classification_metrics(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
 
 def cached_embeddings(cache: Path, recipe: HeadRecipe, log: Callable[[str], None] = print) -> dict[str, np.ndarray]:
     """Embeddings of the training and evaluation samples, computed once and kept in ``cache`` (an .npz)."""
-    from trustgen.textattack.corpus import _prepared
+    from trustgen.textattack.corpus import prepared_corpus
 
-    _, labels, _ = _prepared()
+    _, labels, _ = prepared_corpus()
     train_rows, eval_rows = training_rows(recipe)
     if cache.is_file():
         data = dict(np.load(cache))
@@ -236,10 +238,10 @@ def cached_embeddings(cache: Path, recipe: HeadRecipe, log: Callable[[str], None
 
 def compare_detectors(rows: np.ndarray, names: Sequence[str]) -> dict[str, dict[str, float]]:
     """Held-out metrics of other detectors on the same corpus rows (at their own 0.5 threshold)."""
-    from trustgen.textattack.corpus import _prepared
+    from trustgen.textattack.corpus import prepared_corpus
     from trustgen.textattack.detectors import load_detector
 
-    texts, labels, _ = _prepared()
+    texts, labels, _ = prepared_corpus()
     batch = [texts[i] for i in rows]
     out = {}
     for name in names:
@@ -292,11 +294,3 @@ def build_zoo(folder: Path, cache: Path, recipe: HeadRecipe | None = None, log: 
         card.metrics["heldout_other_detectors"] = compare_detectors(data["eval_rows"], compare)
         write_card(folder, card)
     return card.metrics
-
-
-def score_check(detector: Any, texts: Sequence[str]) -> np.ndarray:
-    """Scores of ``detector`` with the interface's guarantees checked (shape, dtype, range)."""
-    s = detector.scores(texts)
-    if s.shape != (len(texts),) or s.dtype != np.float64 or np.any((s < 0) | (s > 1)) or np.any(~np.isfinite(s)):
-        raise TrustgenError(f"detector {detector.name} returned bad scores")
-    return s
