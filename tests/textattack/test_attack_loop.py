@@ -152,8 +152,8 @@ def smollm2():
 def test_smollm2_answers_several_candidates_per_call_stopping_at_the_bar(smollm2):
     history = [Step(0, TEXT, 0.97)]
     calls = smollm2.calls
-    answers = smollm2.complete(user_message(history), prefix=answer_prefix(history), n=4, max_new_tokens=20)
-    assert len(answers) == 4 and smollm2.calls == calls + 1
+    answers = smollm2.complete(user_message(history), prefix=answer_prefix(history), n=3, max_new_tokens=12)
+    assert len(answers) == 3 and smollm2.calls == calls + 1
     for a in answers:
         assert a.startswith("Step 1: |")
         assert a.count("|") <= 2  # generation stops at the closing bar
