@@ -14,7 +14,7 @@ import argparse
 import json
 from pathlib import Path
 
-from trustgen.textattack.experiment import _read_rows
+from trustgen.textattack.experiment import read_rows
 from trustgen.textattack.llm import TransformersLLM, smollm2_path
 from trustgen.textattack.metrics import minilm_similarity, summarize
 
@@ -45,7 +45,7 @@ def main() -> None:
     for det in DETECTORS:
         for atk in ATTACKERS:
             folder = args.runs / f"{atk}-{det}"
-            rows = _read_rows(folder / "results.jsonl")
+            rows = read_rows(folder / "results.jsonl")
             if not rows:
                 continue
             done = folder / "metrics.json"

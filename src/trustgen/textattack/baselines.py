@@ -81,8 +81,9 @@ def textattack_available() -> str | None:
     saved = dict(os.environ)
     os.environ["TA_CACHE_DIR"] = str(cache)
     try:
-        import textattack  # noqa: F401
         from textattack.attack_recipes import DeepWordBugGao2018  # noqa: F401
+
+        import textattack  # noqa: F401
     except Exception as exc:  # any import-time failure of the optional peer (missing deps, downloads)
         return f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
     finally:

@@ -41,7 +41,7 @@ def _load_llm(s: AttackSettings) -> Any:
                     api_key_env=s.api_key_env, timeout=s.request_timeout)
 
 
-def _read_rows(path: Path) -> list[dict[str, Any]]:
+def read_rows(path: Path) -> list[dict[str, Any]]:
     """Finished rows of an earlier run; a torn last line (a crash while writing) is dropped."""
     if not path.is_file():
         return []
@@ -113,7 +113,7 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
     with RunDir(out) as run:
         _check_resume(run, settings)
         results, histories = run.file("results.jsonl"), run.file("histories.jsonl")
-        rows = [r for r in _read_rows(results) if r.get("index", -1) < len(texts)]
+        rows = [r for r in read_rows(results) if r.get("index", -1) < len(texts)]
         done = {int(r["index"]) for r in rows}
         run.write_config(settings)
         run.file("metrics.json").unlink(missing_ok=True)
