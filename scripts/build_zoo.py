@@ -7,6 +7,11 @@ public command line (``trustgen diffusion train --config ...``) into ``zoo-build
 evaluated there with the same commands the docs quote, and its card written with the
 metrics and the SHA-256 of every file.
 
+``minilm-offensive`` (the offensive-text detector of ``trustgen.textattack``) is built by
+:func:`trustgen.textattack.detectors.minilm_offensive.build_zoo`: MiniLM embeddings of its seeded
+training and held-out samples are cached in ``zoo-build/minilm-offensive/embeddings.npz`` (reused
+unless ``--retrain``), the head is trained on them, and the card gets its held-out accuracy and F1.
+
 Weights are reproducible from the seed up to floating-point summation order, which can
 change with the number of CPU threads.
 """
@@ -127,9 +132,19 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
     write_card(target, card)
 
 
+def build_minilm_offensive(retrain: bool) -> None:
+    from trustgen.textattack.detectors.minilm_offensive import ZOO_NAME, build_zoo
+
+    cache = BUILD / ZOO_NAME / "embeddings.npz"
+    if retrain and cache.exists():
+        cache.unlink()
+    metrics = build_zoo(ZOO_DIR / ZOO_NAME, cache, log=lambda line: print(line, flush=True))
+    print(f"{ZOO_NAME}: {json.dumps(metrics)}", flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["digits-classifier", *DIFFUSION_MODELS])
+    parser.add_argument("models", nargs="*", default=["digits-classifier", *DIFFUSION_MODELS, "minilm-offensive"])
     parser.add_argument("--retrain", action="store_true", help="train again even if zoo-build/ has the run")
     args = parser.parse_args()
     for name in args.models:
@@ -137,6 +152,8 @@ def main() -> None:
             build_digits_classifier_zoo(ZOO_DIR / "digits-classifier", seed=0)
         elif name in DIFFUSION_MODELS:
             build_diffusion_model(name, args.retrain)
+        elif name == "minilm-offensive":
+            build_minilm_offensive(args.retrain)
         else:
             parser.error(f"unknown zoo model {name!r}")
 

@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from trustgen.core.pickle_allowlist import ALLOWED_GLOBALS, is_dangerous
-from trustgen.core.pickle_scan import _TABLE, MALFORMED, analyse_pickle_bytes
+from trustgen.core.pickle_scan import MALFORMED, analyse_pickle_bytes
+from trustgen.core.pickle_scan.opcodes import TABLE
 
 BENIGN = [
     {"a": 1, "b": [1.5, "x", None, True, b"raw"]},
@@ -52,7 +53,7 @@ def test_imports_match_what_pickle_itself_imports(protocol, index):
 
 
 def test_every_opcode_has_a_reader_and_handler():
-    assert sum(entry is not None for entry in _TABLE) == len(pickletools.opcodes) == 68
+    assert sum(entry is not None for entry in TABLE) == len(pickletools.opcodes) == 68
 
 
 def test_allowlist_holds_no_known_dangerous_name():

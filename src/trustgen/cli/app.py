@@ -13,7 +13,16 @@ import sys
 import typer
 
 from trustgen import __version__
-from trustgen.cli import audit_cmd, collab_cmd, data_cmd, diffusion_cmd, fairness_cmd, memorization_cmd, zoo_cmd
+from trustgen.cli import (
+    audit_cmd,
+    collab_cmd,
+    data_cmd,
+    diffusion_cmd,
+    fairness_cmd,
+    memorization_cmd,
+    textattack_cmd,
+    zoo_cmd,
+)
 
 app = typer.Typer(
     name="trustgen",
@@ -29,6 +38,7 @@ app.add_typer(collab_cmd.app, name="collab")
 app.add_typer(memorization_cmd.app, name="memorization")
 app.command("audit")(audit_cmd.audit)
 app.add_typer(fairness_cmd.app, name="fairness")
+app.add_typer(textattack_cmd.app, name="textattack")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,71 @@
+"""The side-by-side tables of docs/textattack.md from run folders (finished or still running).
+
+Metrics are recomputed from each folder's ``results.jsonl`` (so a run stopped early is reported with the
+``n`` it reached), with the same MiniLM similarity and SmolLM2 perplexity as ``metrics.json``.
+
+    python scripts/textattack_table.py RUNS_DIR [--json OUT.json]
+
+RUNS_DIR holds folders named ``<attacker>-<detector>`` (e.g. ``llm-hatesonar``, ``random-hatesonar``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from trustgen.textattack.experiment import read_rows
+from trustgen.textattack.llm import TransformersLLM, smollm2_path
+from trustgen.textattack.metrics import minilm_similarity, summarize
+
+DETECTORS = ["minilm-offensive", "alt-profanity-check", "hatesonar", "toxic-comment-classifier"]
+ATTACKERS = ["llm", "deepwordbug", "random"]
+
+
+def fmt(v, digits=3):
+    return "–" if v is None else (f"{v:.{digits}g}" if isinstance(v, float) else str(v))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("runs", type=Path)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args()
+    models: dict[str, object] = {}
+
+    def similarity(a, b):
+        models.setdefault("sim", minilm_similarity())
+        return models["sim"](a, b)
+
+    def perplexity(texts):
+        models.setdefault("lm", TransformersLLM(smollm2_path()).perplexity)
+        return models["lm"](texts)
+
+    table: dict[str, dict[str, dict]] = {}
+    for det in DETECTORS:
+        for atk in ATTACKERS:
+            folder = args.runs / f"{atk}-{det}"
+            rows = read_rows(folder / "results.jsonl")
+            if not rows:
+                continue
+            done = folder / "metrics.json"
+            if done.is_file() and json.loads(done.read_text())["n"] == sum(1 for r in rows if not r.get("skipped")):
+                table.setdefault(det, {})[atk] = json.loads(done.read_text())  # a finished run: its own metrics
+            else:  # still running or stopped early: recompute over the texts it finished
+                table.setdefault(det, {})[atk] = summarize(rows, similarity=similarity, perplexity=perplexity)
+    for det, by in table.items():
+        print(f"\n**{det}**\n")
+        print("| attacker | n (skipped) | success rate | queries / success | Levenshtein | word change | similarity "
+              "| perplexity ratio | valid answers | s / text |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for atk, m in by.items():
+            print(f"| {atk} | {m['n']} ({m['skipped']}) | {fmt(m['success_rate'])} | {fmt(m['queries_per_success'])} "
+                  f"| {fmt(m['mean_levenshtein'])} | {fmt(m['word_change_rate'])} | {fmt(m['mean_similarity'])} "
+                  f"| {fmt(m['perplexity_ratio'])} | {fmt(m['valid_answer_rate']) if atk == 'llm' else '–'} "
+                  f"| {fmt(m['seconds_per_text'])} |")
+    if args.json:
+        args.json.write_text(json.dumps(table, indent=2) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
