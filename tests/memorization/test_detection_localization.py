@@ -22,7 +22,7 @@ from trustgen.memorization.detection import (
 from trustgen.memorization.hooks import count_unet_evals
 from trustgen.memorization.layers import count as count_all
 from trustgen.memorization.layers import value_layers
-from trustgen.memorization.localization import exhaustive_evals, localize
+from trustgen.memorization.localization import exhaustive_ablation, exhaustive_evals, localize
 from trustgen.memorization.statistics import ActivationStats
 
 LAYER = "down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_v"
@@ -83,9 +83,27 @@ def test_localization_finds_the_memorization_neurons_and_counts_evals(memorizing
     assert loc.ssim_refined <= max(tau, loc.ssim_initial) + 1e-6 and loc.ssim_refined < 0.5
     # every check costs two evaluations per memorized seed, on top of the 30 of detection
     assert loc.unet_evals > 30 and (loc.unet_evals - 30) % 20 == 0
-    assert exhaustive_evals(memorizing_model, s, 10) == 20 + 2 * 10 * 8
+    assert exhaustive_evals(memorizing_model, s, 10) == 30 + 2 * 10 * 8
     clean = localize(memorizing_model, OTHERS[0], stats, tau, s)
     assert clean.refined == {} and clean.unet_evals == 30
+
+
+def test_exhaustive_ablation_ranks_the_memorization_neurons_first_and_costs_what_is_predicted(memorizing_model):
+    others = [detect(memorizing_model, p, probe_step=0)[0] for p in OTHERS[:6]]
+    tau = calibrate_threshold([d.nemo_score for d in others])
+    s = NemoSettings(probe_step=0)
+    ablation = exhaustive_ablation(memorizing_model, MEMORIZED, tau, s)
+    assert ablation is not None
+    singles = ablation.similarity[LAYER]
+    assert len(singles) == 8
+    # neurons 0 and 1 open the gate; each alone off lowers the similarity more than any of the six others
+    assert max(singles[0], singles[1]) < min(singles[2:])
+    assert set(ablation.selected[LAYER]) <= {0, 1} and ablation.ssim_selected < 0.5
+    mem = detect(memorizing_model, MEMORIZED, probe_step=0, threshold=tau)[0]
+    kept = sum(v > tau for v in mem.seed_scores)
+    assert ablation.unet_evals_single == exhaustive_evals(memorizing_model, s, kept)
+    assert ablation.unet_evals == ablation.unet_evals_single + 2 * kept * (1 + ablation.to_dict()["num_selected"])
+    assert exhaustive_ablation(memorizing_model, OTHERS[0], tau, s) is None
 
 
 def _ddim(config: dict, steps: int = 50):

@@ -67,14 +67,16 @@ def _random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) ->
 
 def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]], images: Any, train_images: Any,
                           *, seed: int = 0, s: NemoSettings | None = None, gen_seeds: int = 10, gen_steps: int = 25,
-                          per_digit: int = 20, image_calibration: int = 20) -> tuple[dict[str, Any], Any]:
+                          per_digit: int = 20, image_calibration: int = 20,
+                          progress: bool = False) -> tuple[dict[str, Any], Any]:
     """Run the validation; ``images[i]`` is the training image of ``captions['memorized'][i]``. Returns metrics
     and a grid (memorized caption × [training image, before, after, random control])."""
     import torch
 
+    from trustgen.core.progress import track
     from trustgen.diffusion.evaluation import prompted_accuracy
     from trustgen.memorization.detection import auroc, make_probe
-    from trustgen.memorization.experiment import _scores, calibrate
+    from trustgen.memorization.experiment import calibrate, scores
     from trustgen.memorization.hooks import deactivate
     from trustgen.memorization.localization import exhaustive_evals, localize
 
@@ -82,9 +84,10 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     mem, non = captions["memorized"], captions["nonmemorized"]
     if len(mem) != len(images):
         raise TrustgenError(f"{len(mem)} memorized captions but {len(images)} training images")
-    calib, stats = calibrate(model, captions["calibration"], s)
+    calib, stats = calibrate(model, captions["calibration"], s, progress=progress)
     tau = calib["threshold"]
-    det_mem, det_non = _scores(model, mem, s), _scores(model, non, s)
+    det_mem = scores(model, mem, s, progress=progress, what="memorized captions")
+    det_non = scores(model, non, s, progress=progress, what="non-memorized captions")
     metrics: dict[str, Any] = {
         "threshold": tau, "detection_auroc": auroc([d.nemo_score for d in det_mem], [d.nemo_score for d in det_non]),
         "wen_auroc": auroc([d.wen_score for d in det_mem], [d.wen_score for d in det_non]),
@@ -95,19 +98,21 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     }
     if metrics["probe_step"] != 0:  # the paper's probe (first timestep) on the same prompts, for comparison
         first = s.model_copy(update={"probe_step": 0})
-        metrics["detection_auroc_first_step"] = auroc([d.nemo_score for d in _scores(model, mem, first)],
-                                                      [d.nemo_score for d in _scores(model, non, first)])
+        metrics["detection_auroc_first_step"] = auroc(
+            [d.nemo_score for d in scores(model, mem, first, progress=progress, what="memorized (paper's probe)")],
+            [d.nemo_score for d in scores(model, non, first, progress=progress, what="non-memorized (paper's probe)")])
     # image-space replication threshold from held-out non-memorized captions
     gen_seed = seed + 1000
     nearest = [float(_pairwise_ssim(_generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
-               for p in non[:image_calibration]]
+               for p in track(non[:image_calibration], description="image threshold", enabled=progress)]
     tau_img = float(np.mean(nearest) + np.std(nearest))
     layers = value_layers(model.unet, include_up=s.include_up)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     grid: list[Any] = []
     union: Neurons = {}
-    for caption, image in zip(mem, images, strict=True):
+    for caption, image in track(list(zip(mem, images, strict=True)), description="localizing and mitigating",
+                                enabled=progress):
         loc = localize(model, caption, stats, tau, s)
         neurons = loc.refined
         for k, v in neurons.items():
@@ -153,7 +158,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
 
 
 def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings | None = None,
-                 per_digit: int = 20, gen_steps: int = 25) -> dict[str, Any]:
+                 per_digit: int = 20, gen_steps: int = 25, progress: bool = False) -> dict[str, Any]:
     """``trustgen memorization evaluate``: the validation on a model trained on ``digits-memorized``; caption
     lists come from the model folder's ``memorization_captions.json`` (the zoo card hashes it) or, failing that,
     from :func:`~trustgen.core.data.memorized.caption_lists`."""
@@ -176,7 +181,7 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
         raise TrustgenError(f"{lists_file}: its memorized captions are not digits-memorized's")
     train = load_dataset("digits-captioned", "train").images
     metrics, grid = evaluate_memorization(model, captions, images, train, seed=seed, s=s, per_digit=per_digit,
-                                          gen_steps=gen_steps)
+                                          gen_steps=gen_steps, progress=progress)
     metrics = {"model": model_name, "seed": seed, **metrics}
     with RunDir(out) as run:
         run.write_config(s)

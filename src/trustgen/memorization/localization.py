@@ -126,9 +126,63 @@ def localize(model: DiffusionModel, prompt: str, stats: ActivationStats, thresho
 
 
 def exhaustive_evals(model: DiffusionModel, settings: NemoSettings, memorized_seeds: int, probe_step: int = 0) -> int:
-    """UNet evaluations of exhaustive single-neuron ablation with the same probe: every searched neuron once,
-    ``probe_step`` + 2 per memorized seed (plus the unblocked reference)."""
+    """UNet evaluations of exhaustive single-neuron ablation with the same probe: the same detection as
+    :func:`localize` (``probe_step`` + 2 per seed, plus Wen's unconditional prediction), then every searched neuron
+    once, ``probe_step`` + 2 per memorized seed."""
     layers = value_layers(model.unet, include_up=settings.include_up)
     neurons = sum(int(layer.out_features) for layer in layers.values())
     per_seed = probe_step + 2
-    return per_seed * settings.seeds + per_seed * memorized_seeds * neurons
+    return (per_seed + 1) * settings.seeds + per_seed * memorized_seeds * neurons
+
+
+@dataclass
+class Ablation:
+    """Exhaustive single-neuron ablation of one prompt (the baseline NeMo's search is measured against)."""
+
+    prompt: str
+    similarity: dict[str, list[float]]  # per layer and neuron: max same-seed MS-SSIM with that neuron alone off
+    selected: Neurons  # greedy set: neurons in order of their single-neuron drop until below the threshold
+    ssim_selected: float | None
+    unet_evals_single: int  # detection + one probe per neuron (the count :func:`exhaustive_evals` predicts)
+    unet_evals: int  # … + the greedy selection's checks (one with every neuron off, one per added neuron)
+
+    def to_dict(self) -> dict[str, Any]:
+        flat = sorted(((v, k, i) for k, vs in self.similarity.items() for i, v in enumerate(vs)))
+        return {"prompt": self.prompt, "best_single": [[k, i, v] for v, k, i in flat[:10]],
+                "selected": as_pairs(self.selected), "num_selected": count(self.selected),
+                "ssim_selected": self.ssim_selected, "unet_evals_single": self.unet_evals_single,
+                "unet_evals": self.unet_evals}
+
+
+def exhaustive_ablation(model: DiffusionModel, prompt: str, threshold: float,
+                        settings: NemoSettings | None = None) -> Ablation | None:
+    """Switch every searched value neuron off alone and re-run the probe on the memorized seeds (what NeMo's
+    search avoids); then add neurons in order of the similarity drop they cause until the memorization falls
+    below ``threshold`` — or, where all searched neurons off cannot get there, to what that reaches (NeMo's own
+    fallback). ``None`` when the prompt is not memorized."""
+    import torch
+
+    s = settings or NemoSettings()
+    layers = value_layers(model.unet, include_up=s.include_up)
+    with count_unet_evals(model.unet) as evals:
+        det, probe, diffs = detect(model, prompt, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold,
+                                   probe_step=s.probe_step)
+        rows = torch.tensor([i for i, v in enumerate(det.seed_scores) if v > threshold], dtype=torch.long)
+        if len(rows) == 0:
+            return None
+        check = _Checker(probe, diffs[rows], rows, s.scale)
+        similarity = {name: [check({name: [i]}) for i in range(int(layer.out_features))]
+                      for name, layer in layers.items()}
+        single = evals[0]
+        # as NeMo's refinement: where even every searched neuron off cannot get below τ, aim for what that reaches
+        floor = check({name: list(range(int(layer.out_features))) for name, layer in layers.items()})
+        target = max(threshold, floor) + 1e-9
+        order = sorted((v, name, i) for name, vs in similarity.items() for i, v in enumerate(vs))
+        selected: Neurons = {}
+        sim: float | None = None
+        for _, name, i in order:  # one check per added neuron: the greedy part is not free either
+            selected.setdefault(name, []).append(i)
+            sim = check(selected)
+            if sim < target:
+                break
+    return Ablation(prompt, similarity, {k: sorted(v) for k, v in selected.items()}, sim, single, evals[0])
