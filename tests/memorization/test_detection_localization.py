@@ -19,7 +19,7 @@ from trustgen.memorization.detection import (
     probe_index,
     total_snr,
 )
-from trustgen.memorization.hooks import count_unet_evals
+from trustgen.memorization.hooks import count_unet_evals, deactivate
 from trustgen.memorization.layers import count as count_all
 from trustgen.memorization.layers import value_layers
 from trustgen.memorization.localization import exhaustive_ablation, exhaustive_evals, localize
@@ -86,6 +86,12 @@ def test_localization_finds_the_memorization_neurons_and_counts_evals(memorizing
     assert exhaustive_evals(memorizing_model, s, 10) == 30 + 2 * 10 * 8
     clean = localize(memorizing_model, OTHERS[0], stats, tau, s)
     assert clean.refined == {} and clean.unet_evals == 30
+    # our rule: the detection score itself with the neurons off must fall below τ (all 10 seeds per check)
+    by_score = localize(memorizing_model, MEMORIZED, stats, tau, NemoSettings(probe_step=0, check="score"))
+    assert by_score.refined and set(by_score.refined[LAYER]) <= {0, 1} and list(by_score.refined) == [LAYER]
+    assert by_score.ssim_refined < tau and (by_score.unet_evals - 30) % 20 == 0
+    with deactivate(memorizing_model.unet, by_score.refined):
+        assert detect(memorizing_model, MEMORIZED, probe_step=0)[0].nemo_score == pytest.approx(by_score.ssim_refined)
 
 
 def test_exhaustive_ablation_ranks_the_memorization_neurons_first_and_costs_what_is_predicted(memorizing_model):

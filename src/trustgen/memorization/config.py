@@ -25,6 +25,10 @@ class NemoSettings(Settings):
     initial_k: int = Field(0, ge=0)
     scale: float = 0.0  # activation multiplier of switched-off neurons
     include_up: bool = False  # also search the up blocks' value layers
+    # when is a memorization suppressed during localization? "paper": same-seed MS-SSIM between the noise
+    # differences with and without the neurons < τ (NeMo's code); "score": the detection score with the neurons
+    # off < τ (see localization.Checker)
+    check: Literal["paper", "score"] = "paper"
 
     @field_validator("probe_step")
     @classmethod

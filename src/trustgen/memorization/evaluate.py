@@ -10,7 +10,8 @@
    held-out non-memorized captions, of the largest SSIM between their generations and the nearest training
    image); *mitigated* when it no longer does.
 5. Utility: prompted-digit accuracy of the digits classifier on "a handwritten N" with the union of all found
-   neurons off, against the unpatched model.
+   neurons off (one model patched for every caption), against the unpatched model; also the median change with
+   one caption's neurons off at a time.
 """
 
 from __future__ import annotations
@@ -133,6 +134,14 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     base, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
     with deactivate(model.unet, union) if union else nullcontext():
         patched, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
+    single = []  # a model patched for one caption only: that caption's neurons off
+    for r in track(localized, description="accuracy per caption's neurons", enabled=progress):
+        own: Neurons = {}
+        for layer, index in r["neurons"]:
+            own.setdefault(layer, []).append(index)
+        with deactivate(model.unet, own):
+            acc, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
+        single.append(100 * (acc["prompted_accuracy"] - base["prompted_accuracy"]))
     metrics |= {
         "image_threshold": tau_img,
         "frac_replicated_before": float(np.mean([r["max_ssim_before"] >= tau_img for r in rows])),
@@ -142,6 +151,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         "neurons_total_union": count(union),
         "nonmem_accuracy_before": base["prompted_accuracy"], "nonmem_accuracy_after": patched["prompted_accuracy"],
         "nonmem_accuracy_delta": 100 * (patched["prompted_accuracy"] - base["prompted_accuracy"]),
+        "nonmem_accuracy_delta_one_caption_median": float(np.median(single)) if single else None,
         "unet_evals_per_prompt": float(np.mean([r["unet_evals"] for r in localized])) if localized else None,
         "exhaustive_unet_evals_per_prompt": (float(np.mean([r["exhaustive_unet_evals"] for r in localized]))
                                              if localized else None),
