@@ -31,7 +31,7 @@ from trustgen.memorization.layers import Neurons, count, value_layers
 CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
 
 
-def _pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
+def pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
     """SSIM of every image of ``a`` (N) with every image of ``b`` (M): an N×M array (11×11 Gaussian window)."""
     import torch
     from torchmetrics.functional.image import structural_similarity_index_measure
@@ -47,7 +47,7 @@ def _pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
     return out.reshape(n, m).numpy()
 
 
-def _generate(model: DiffusionModel, prompt: str, n: int, seed: int, steps: int,
+def generate(model: DiffusionModel, prompt: str, n: int, seed: int, steps: int,
               neurons: Neurons | None = None) -> Any:
     from trustgen.diffusion.sampling import sample
     from trustgen.memorization.hooks import deactivate
@@ -104,7 +104,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
             [d.nemo_score for d in scores(model, non, first, progress=progress, what="non-memorized (paper's probe)")])
     # image-space replication threshold from held-out non-memorized captions
     gen_seed = seed + 1000
-    nearest = [float(_pairwise_ssim(_generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
+    nearest = [float(pairwise_ssim(generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
                for p in track(non[:image_calibration], description="image threshold", enabled=progress)]
     tau_img = float(np.mean(nearest) + np.std(nearest))
     layers = value_layers(model.unet, include_up=s.include_up)
@@ -119,9 +119,9 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         for k, v in neurons.items():
             union[k] = sorted(set(union.get(k, [])) | set(v))
         control = _random_neurons(layers, count(neurons), rng) if neurons else {}
-        gens = {name: _generate(model, caption, gen_seeds, gen_seed, gen_steps, n)
+        gens = {name: generate(model, caption, gen_seeds, gen_seed, gen_steps, n)
                 for name, n in (("before", None), ("after", neurons), ("random", control))}
-        sims = {name: float(_pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
+        sims = {name: float(pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
         kept = sum(v > tau for v in loc.detection.seed_scores)
         rows.append({"caption": caption, "nemo_score": loc.detection.nemo_score, "num_neurons": count(neurons),
                      "neurons": [[k, i] for k, v in neurons.items() for i in v], "ssim_noise_after": loc.ssim_refined,
