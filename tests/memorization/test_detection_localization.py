@@ -89,7 +89,9 @@ def test_localization_finds_the_memorization_neurons_and_counts_evals(memorizing
     # our rule: the detection score itself with the neurons off must fall below τ (all 10 seeds per check)
     by_score = localize(memorizing_model, MEMORIZED, stats, tau, NemoSettings(probe_step=0, check="score"))
     assert by_score.refined and set(by_score.refined[LAYER]) <= {0, 1} and list(by_score.refined) == [LAYER]
-    assert by_score.ssim_refined < tau and (by_score.unet_evals - 30) % 20 == 0
+    # with the gate closed the prompt scores like the non-memorized ones (≈ τ, from > 0.9 unblocked)
+    assert by_score.ssim_refined <= max(tau, by_score.ssim_initial) + 1e-6 and by_score.ssim_refined < 0.5
+    assert by_score.detection.nemo_score > 0.9 and (by_score.unet_evals - 30) % 20 == 0
     with deactivate(memorizing_model.unet, by_score.refined):
         assert detect(memorizing_model, MEMORIZED, probe_step=0)[0].nemo_score == pytest.approx(by_score.ssim_refined)
 
