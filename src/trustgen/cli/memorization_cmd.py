@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir
+from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir, progress_enabled
 
 app = typer.Typer(help="Detect memorized prompts, localize their cross-attention value neurons (NeMo), prune them.",
                   no_args_is_help=True)
@@ -33,7 +33,8 @@ def calibrate(overrides: list[str] = OverridesArg, model: str = ModelOption, pro
     from trustgen.memorization.experiment import run_calibrate
 
     folder = out_dir(out, "memorization-calibrate")
-    emit(run_calibrate(model, prompts, folder, _settings(overrides, include_up)), as_json, folder)
+    emit(run_calibrate(model, prompts, folder, _settings(overrides, include_up), progress=progress_enabled(as_json)),
+         as_json, folder)
 
 
 @app.command()
@@ -44,7 +45,8 @@ def detect(overrides: list[str] = OverridesArg, model: str = ModelOption, prompt
     from trustgen.memorization.experiment import run_detect
 
     folder = out_dir(out, "memorization-detect")
-    emit(run_detect(model, prompts, calibration, folder, _settings(overrides, include_up)), as_json, folder)
+    emit(run_detect(model, prompts, calibration, folder, _settings(overrides, include_up),
+                    progress=progress_enabled(as_json)), as_json, folder)
 
 
 @app.command()
@@ -55,7 +57,8 @@ def localize(overrides: list[str] = OverridesArg, model: str = ModelOption, prom
     from trustgen.memorization.experiment import run_localize
 
     folder = out_dir(out, "memorization-localize")
-    emit(run_localize(model, prompts, calibration, folder, _settings(overrides, include_up)), as_json, folder)
+    emit(run_localize(model, prompts, calibration, folder, _settings(overrides, include_up),
+                      progress=progress_enabled(as_json)), as_json, folder)
 
 
 @app.command()
@@ -81,5 +84,5 @@ def evaluate(overrides: list[str] = OverridesArg, model: str = ModelOption, seed
 
     folder = out_dir(out, "memorization-evaluate")
     metrics = run_evaluate(model, folder, seed=seed, s=_settings(overrides, False), per_digit=per_digit,
-                           gen_steps=steps)
+                           gen_steps=steps, progress=progress_enabled(as_json))
     emit({k: v for k, v in metrics.items() if k != "per_caption"} if not as_json else metrics, as_json, folder)

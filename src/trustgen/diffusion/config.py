@@ -46,7 +46,8 @@ class DiffusionTrainSettings(Settings):
     seed: int = 0
     device: str = "auto"
     # fine-tune: start from this model's weights (zoo name or folder) instead of a fresh UNet;
-    # its architecture and text encoder are kept and `unet` is ignored
+    # its architecture and text encoder are kept and `unet` is ignored, except `unet.pooled_text: false`,
+    # which removes the pooled-text path (text then enters only through cross-attention)
     init_from: str | None = None
     unet: UNetSettings = Field(default_factory=UNetSettings)
 

@@ -79,8 +79,26 @@ def _pretrained(settings: DiffusionTrainSettings, dataset: ImageDataset) -> Diff
             f"(text encoder {text_kind}); this run wants {settings.conditioning} on {dataset.shape}")
     model.meta = {"dataset": dataset.name, "guidance_scale": settings.guidance_scale,
                   "init_from": settings.init_from}
+    if not settings.unet.pooled_text:
+        model.unet = without_pooled_text(model.unet)
     model.unet.train()
     return model
+
+
+def without_pooled_text(unet: Any) -> Any:
+    """A copy of a text UNet without the pooled-text path (its projection class embedding): text then reaches
+    the UNet only through cross-attention, as in Stable Diffusion. Every other weight is kept; a UNet without
+    the path is returned unchanged."""
+    from diffusers import UNet2DConditionModel
+
+    if getattr(unet.config, "class_embed_type", None) != "projection":
+        return unet
+    config = {k: v for k, v in unet.config.items() if not k.startswith("_")}
+    config |= {"class_embed_type": None, "projection_class_embeddings_input_dim": None}
+    new = UNet2DConditionModel.from_config(config).to(device=unet.device, dtype=unet.dtype)
+    state = {k: v for k, v in unet.state_dict().items() if not k.startswith("class_embedding.")}
+    new.load_state_dict(state, strict=True)
+    return new
 
 
 @dataclass

@@ -11,6 +11,16 @@
 
 A threshold is calibrated on non-memorized prompts as the mean + 1 std of their scores
 (:func:`calibrate_threshold`; the paper's 0.428 holds for Stable Diffusion 1.4 only).
+
+**Probe step (our adaptation).** NeMo probes at the first timestep, where Stable Diffusion 1.4's initial
+latent still tells the model something: its total signal-to-noise ratio d·ᾱ/(1−ᾱ) over d = 4·64·64 latent
+dimensions is ≈ 95 at t = 981. A small pixel model (d = 1·16·16, cosine schedule) has a total SNR of 0.22 at
+its first DDIM-50 step, so its first prediction is the prompt's conditional mean for *every* prompt and carries
+no seed information. :func:`probe_index` picks the first step of the DDIM grid whose total SNR reaches SD 1.4's
+(:data:`REFERENCE_TOTAL_SNR`); the chain runs there with real DDIM steps and NeMo's probe (predict, step,
+predict) starts at that step, with the noise difference taken against the current latent (δ = ε − x_t/√(1−ᾱ_t),
+which is NeMo's ε − x_T at the first step up to 0.3 % for SD 1.4; see :func:`noise_differences`). For SD-sized
+latents the rule gives step 0, the paper's probe; ``probe_step=0`` forces it anywhere.
 """
 
 from __future__ import annotations
@@ -28,6 +38,26 @@ from trustgen.memorization.layers import Neurons
 MS_SSIM_BETAS = (0.33, 0.33, 0.33)
 MS_SSIM_KERNEL = 11
 MIN_SIDE = (MS_SSIM_KERNEL - 1) * 2 ** (len(MS_SSIM_BETAS) - 1) + 8  # 48: smallest side MS-SSIM accepts, + margin
+# Stable Diffusion 1.4 (scaled-linear betas 0.00085–0.012, DDIM-50 with steps_offset 1): total SNR of its initial
+# latent at the first timestep t = 981, 16,384 · ᾱ/(1 − ᾱ) = 16,384 · 0.005775 / 0.994225 = 95.2 (rounded down so
+# SD 1.x itself maps to step 0)
+REFERENCE_TOTAL_SNR = 95.0
+
+
+def total_snr(alpha_bar: float, dims: int) -> float:
+    """Signal-to-noise ratio summed over ``dims`` dimensions of x_t = √ᾱ x0 + √(1−ᾱ) ε (unit-variance data)."""
+    return dims * alpha_bar / (1.0 - alpha_bar)
+
+
+def probe_index(scheduler: Any, dims: int, reference: float = REFERENCE_TOTAL_SNR) -> int:
+    """The first index i of ``scheduler.timesteps`` (its last but one at most) whose total SNR over ``dims``
+    sample dimensions reaches ``reference``: 0 for Stable Diffusion 1.x (the paper's probe), later for small
+    pixel-space models."""
+    timesteps = [int(t) for t in scheduler.timesteps]
+    for i, t in enumerate(timesteps[:-1]):
+        if total_snr(float(scheduler.alphas_cumprod[t]), dims) >= reference:
+            return i
+    return len(timesteps) - 2
 
 
 @dataclass
@@ -40,10 +70,25 @@ class Probe:
     null_text: Any  # TextFeatures of the empty prompt, one row
     latents: Any  # n×C×H×W initial noise x_T
     scheduler: Any
+    index: int = 0  # probe step: the chain runs to timesteps[index], then predict, step, predict
 
 
-def make_probe(model: DiffusionModel, prompt: str, *, seeds: int = 10, seed: int = 1, steps: int = 50) -> Probe:
-    """Initial latents for ``seeds`` samples drawn at once from one generator seeded with ``seed`` (as NeMo)."""
+def resolve_probe_step(model: DiffusionModel, scheduler: Any, probe_step: int | str) -> int:
+    """``probe_step`` as an index into ``scheduler.timesteps`` ("auto": :func:`probe_index`)."""
+    import math
+
+    last = len(scheduler.timesteps) - 2
+    if probe_step == "auto":
+        return probe_index(scheduler, math.prod(model.image_shape))
+    if not isinstance(probe_step, int) or not 0 <= probe_step <= last:
+        raise TrustgenError(f"probe_step must be 'auto' or an index from 0 to {last} (steps − 2), got {probe_step!r}")
+    return probe_step
+
+
+def make_probe(model: DiffusionModel, prompt: str, *, seeds: int = 10, seed: int = 1, steps: int = 50,
+               probe_step: int | str = "auto") -> Probe:
+    """Initial latents for ``seeds`` samples drawn at once from one generator seeded with ``seed`` (as NeMo);
+    ``probe_step`` is an index into the DDIM timesteps or "auto" (:func:`probe_index`)."""
     import torch
 
     if model.conditioning != "text" or model.text_encoder is None:
@@ -54,25 +99,42 @@ def make_probe(model: DiffusionModel, prompt: str, *, seeds: int = 10, seed: int
     g = torch.Generator(device=model.device).manual_seed(seed)
     latents = torch.randn((seeds, *model.image_shape), generator=g, device=model.device)
     latents = latents * scheduler.init_noise_sigma
-    return Probe(model, model.text_encoder.encode([prompt]), model.text_encoder.encode([""]), latents, scheduler)
+    index = resolve_probe_step(model, scheduler, probe_step)
+    return Probe(model, model.text_encoder.encode([prompt]), model.text_encoder.encode([""]), latents, scheduler,
+                 index)
 
 
 def noise_differences(probe: Probe, *, neurons: Neurons | None = None, scale: float = 0.0,
                       rows: Any = None, with_first: bool = False) -> Any:
-    """δ = ε_θ(x_{t2}, t2, p) − x_T for the probe's latents (or the subset ``rows``), with ``neurons`` switched
-    off; two UNet evaluations per latent, no guidance. ``with_first`` also returns ε_θ(x_T, t1, p)."""
+    """NeMo's noise differences for the probe's latents (or the subset ``rows``), with ``neurons`` switched off
+    for the whole chain, no guidance: DDIM steps from x_T through t_0 … t_i (i = the probe step), then the
+    prediction ε at t_{i+1}; i + 2 UNet evaluations per latent.
+
+    * i = 0 (the paper): δ = ε_θ(x_{t2}, t2, p) − x_T.
+    * i > 0: δ = ε_θ(x_t, t, p) − x_t/√(1−ᾱ_t) at t = t_{i+1}, which equals −√(ᾱ_t/(1−ᾱ_t))·x̂0, the model's
+      predicted clean sample, scaled. The paper's δ is this same quantity up to a term (1/√(1−ᾱ_T) − 1)·x_T,
+      0.3 % of x_T for SD 1.4, 25× smaller than its x̂0 term; taken literally at a later step, ε − x_T would
+      instead measure how much x̂0 moved since the first step.
+
+    ``with_first`` also returns ε_θ(x_T, t_0, p), the first prediction (for Wen's score)."""
     import torch
 
     model, sch = probe.model, probe.scheduler
-    x = probe.latents if rows is None else probe.latents[rows]
-    cond = Conditioning(text=probe.text.expand(len(x)), guidance_scale=1.0)
-    t1, t2 = (int(t) for t in sch.timesteps[:2])
+    x_T = probe.latents if rows is None else probe.latents[rows]
+    cond = Conditioning(text=probe.text.expand(len(x_T)), guidance_scale=1.0)
+    timesteps = [int(t) for t in sch.timesteps[:probe.index + 2]]
     block = deactivate(model.unet, neurons, scale=scale) if neurons else nullcontext()
+    x, first = x_T, None
     with torch.no_grad(), block:
-        eps = predict_noise(model, sch.scale_model_input(x, t1), t1, cond)
-        x2 = sch.step(eps, t1, x).prev_sample
-        eps2 = predict_noise(model, sch.scale_model_input(x2, t2), t2, cond)
-    return (eps2 - x, eps) if with_first else eps2 - x
+        for i, t in enumerate(timesteps):
+            eps = predict_noise(model, sch.scale_model_input(x, t), t, cond)
+            if i == 0:
+                first = eps
+            if i + 1 < len(timesteps):
+                x = sch.step(eps, t, x).prev_sample
+    noise = x_T if probe.index == 0 else x / (1.0 - float(sch.alphas_cumprod[timesteps[-1]])) ** 0.5
+    diffs = eps - noise
+    return (diffs, first) if with_first else diffs
 
 
 def normalize(diffs: Any) -> Any:
@@ -128,8 +190,9 @@ class Detection:
 
 
 def wen_score(probe: Probe, eps_text: Any = None) -> float:
-    """Wen et al.'s text-conditional noise norm ‖ε(x_T, t1, p) − ε(x_T, t1, ∅)‖₂ at the first timestep, averaged
-    over the probe's latents; ``eps_text`` (the text-conditional prediction) is reused when given."""
+    """Wen et al.'s text-conditional noise norm ‖ε(x_T, t1, p) − ε(x_T, t1, ∅)‖₂ at the first timestep (as in
+    their paper, whatever the NeMo probe step), averaged over the probe's latents; ``eps_text`` (the
+    text-conditional prediction) is reused when given."""
     import torch
 
     t1 = int(probe.scheduler.timesteps[0])
@@ -143,11 +206,11 @@ def wen_score(probe: Probe, eps_text: Any = None) -> float:
 
 
 def detect(model: DiffusionModel, prompt: str, *, seeds: int = 10, seed: int = 1, steps: int = 50,
-           threshold: float | None = None) -> tuple[Detection, Probe, Any]:
+           threshold: float | None = None, probe_step: int | str = "auto") -> tuple[Detection, Probe, Any]:
     """Score ``prompt``; returns the detection, the probe and the unblocked noise differences."""
     from trustgen.memorization.hooks import count_unet_evals
 
-    probe = make_probe(model, prompt, seeds=seeds, seed=seed, steps=steps)
+    probe = make_probe(model, prompt, seeds=seeds, seed=seed, steps=steps, probe_step=probe_step)
     with count_unet_evals(model.unet) as evals:
         diffs, eps_text = noise_differences(probe, with_first=True)
         wen = wen_score(probe, eps_text)

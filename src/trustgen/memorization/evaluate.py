@@ -10,7 +10,8 @@
    held-out non-memorized captions, of the largest SSIM between their generations and the nearest training
    image); *mitigated* when it no longer does.
 5. Utility: prompted-digit accuracy of the digits classifier on "a handwritten N" with the union of all found
-   neurons off, against the unpatched model.
+   neurons off (one model patched for every caption), against the unpatched model; also the median change with
+   one caption's neurons off at a time.
 """
 
 from __future__ import annotations
@@ -24,13 +25,13 @@ import numpy as np
 from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir, metrics_table
 from trustgen.diffusion.bundle import DiffusionModel
-from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.config import NemoSettings, effective_settings
 from trustgen.memorization.layers import Neurons, count, value_layers
 
 CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
 
 
-def _pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
+def pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
     """SSIM of every image of ``a`` (N) with every image of ``b`` (M): an N×M array (11×11 Gaussian window)."""
     import torch
     from torchmetrics.functional.image import structural_similarity_index_measure
@@ -46,7 +47,7 @@ def _pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
     return out.reshape(n, m).numpy()
 
 
-def _generate(model: DiffusionModel, prompt: str, n: int, seed: int, steps: int,
+def generate(model: DiffusionModel, prompt: str, n: int, seed: int, steps: int,
               neurons: Neurons | None = None) -> Any:
     from trustgen.diffusion.sampling import sample
     from trustgen.memorization.hooks import deactivate
@@ -67,14 +68,16 @@ def _random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) ->
 
 def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]], images: Any, train_images: Any,
                           *, seed: int = 0, s: NemoSettings | None = None, gen_seeds: int = 10, gen_steps: int = 25,
-                          per_digit: int = 20, image_calibration: int = 20) -> tuple[dict[str, Any], Any]:
+                          per_digit: int = 20, image_calibration: int = 20,
+                          progress: bool = False) -> tuple[dict[str, Any], Any]:
     """Run the validation; ``images[i]`` is the training image of ``captions['memorized'][i]``. Returns metrics
     and a grid (memorized caption × [training image, before, after, random control])."""
     import torch
 
+    from trustgen.core.progress import track
     from trustgen.diffusion.evaluation import prompted_accuracy
-    from trustgen.memorization.detection import auroc
-    from trustgen.memorization.experiment import _scores, calibrate
+    from trustgen.memorization.detection import auroc, make_probe
+    from trustgen.memorization.experiment import calibrate, scores
     from trustgen.memorization.hooks import deactivate
     from trustgen.memorization.localization import exhaustive_evals, localize
 
@@ -82,46 +85,63 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     mem, non = captions["memorized"], captions["nonmemorized"]
     if len(mem) != len(images):
         raise TrustgenError(f"{len(mem)} memorized captions but {len(images)} training images")
-    calib, stats = calibrate(model, captions["calibration"], s)
+    calib, stats = calibrate(model, captions["calibration"], s, progress=progress)
     tau = calib["threshold"]
-    det_mem, det_non = _scores(model, mem, s), _scores(model, non, s)
+    det_mem = scores(model, mem, s, progress=progress, what="memorized captions")
+    det_non = scores(model, non, s, progress=progress, what="non-memorized captions")
     metrics: dict[str, Any] = {
         "threshold": tau, "detection_auroc": auroc([d.nemo_score for d in det_mem], [d.nemo_score for d in det_non]),
         "wen_auroc": auroc([d.wen_score for d in det_mem], [d.wen_score for d in det_non]),
         "detection_tpr": float(np.mean([d.nemo_score > tau for d in det_mem])),
         "detection_fpr": float(np.mean([d.nemo_score > tau for d in det_non])),
         "num_memorized": len(mem), "num_nonmemorized": len(non), "num_calibration": len(captions["calibration"]),
+        "probe_step": make_probe(model, mem[0], seeds=2, steps=s.steps, probe_step=s.probe_step).index,
     }
+    if metrics["probe_step"] != 0:  # the paper's probe (first timestep) on the same prompts, for comparison
+        first = s.model_copy(update={"probe_step": 0})
+        metrics["detection_auroc_first_step"] = auroc(
+            [d.nemo_score for d in scores(model, mem, first, progress=progress, what="memorized (paper's probe)")],
+            [d.nemo_score for d in scores(model, non, first, progress=progress, what="non-memorized (paper's probe)")])
     # image-space replication threshold from held-out non-memorized captions
     gen_seed = seed + 1000
-    nearest = [float(_pairwise_ssim(_generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
-               for p in non[:image_calibration]]
+    nearest = [float(pairwise_ssim(generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
+               for p in track(non[:image_calibration], description="image threshold", enabled=progress)]
     tau_img = float(np.mean(nearest) + np.std(nearest))
     layers = value_layers(model.unet, include_up=s.include_up)
     rng = np.random.default_rng(seed)
     rows: list[dict[str, Any]] = []
     grid: list[Any] = []
     union: Neurons = {}
-    for caption, image in zip(mem, images, strict=True):
+    for caption, image in track(list(zip(mem, images, strict=True)), description="localizing and mitigating",
+                                enabled=progress):
         loc = localize(model, caption, stats, tau, s)
         neurons = loc.refined
         for k, v in neurons.items():
             union[k] = sorted(set(union.get(k, [])) | set(v))
         control = _random_neurons(layers, count(neurons), rng) if neurons else {}
-        gens = {name: _generate(model, caption, gen_seeds, gen_seed, gen_steps, n)
+        gens = {name: generate(model, caption, gen_seeds, gen_seed, gen_steps, n)
                 for name, n in (("before", None), ("after", neurons), ("random", control))}
-        sims = {name: float(_pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
+        sims = {name: float(pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
         kept = sum(v > tau for v in loc.detection.seed_scores)
         rows.append({"caption": caption, "nemo_score": loc.detection.nemo_score, "num_neurons": count(neurons),
                      "neurons": [[k, i] for k, v in neurons.items() for i in v], "ssim_noise_after": loc.ssim_refined,
                      "max_ssim_before": sims["before"], "max_ssim_after": sims["after"],
                      "max_ssim_random": sims["random"], "unet_evals": loc.unet_evals,
-                     "exhaustive_unet_evals": exhaustive_evals(model, s, kept) if kept else 0})
+                     "exhaustive_unet_evals": exhaustive_evals(model, s, kept, loc.probe_step) if kept else 0,
+                     "probe_step": loc.probe_step})
         grid.append(torch.cat([image[None], gens["before"][:1], gens["after"][:1], gens["random"][:1]]))
     localized = [r for r in rows if r["num_neurons"] > 0]
     base, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
     with deactivate(model.unet, union) if union else nullcontext():
         patched, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
+    single = []  # a model patched for one caption only: that caption's neurons off
+    for r in track(localized, description="accuracy per caption's neurons", enabled=progress):
+        own: Neurons = {}
+        for layer, index in r["neurons"]:
+            own.setdefault(layer, []).append(index)
+        with deactivate(model.unet, own):
+            acc, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
+        single.append(100 * (acc["prompted_accuracy"] - base["prompted_accuracy"]))
     metrics |= {
         "image_threshold": tau_img,
         "frac_replicated_before": float(np.mean([r["max_ssim_before"] >= tau_img for r in rows])),
@@ -131,6 +151,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         "neurons_total_union": count(union),
         "nonmem_accuracy_before": base["prompted_accuracy"], "nonmem_accuracy_after": patched["prompted_accuracy"],
         "nonmem_accuracy_delta": 100 * (patched["prompted_accuracy"] - base["prompted_accuracy"]),
+        "nonmem_accuracy_delta_one_caption_median": float(np.median(single)) if single else None,
         "unet_evals_per_prompt": float(np.mean([r["unet_evals"] for r in localized])) if localized else None,
         "exhaustive_unet_evals_per_prompt": (float(np.mean([r["exhaustive_unet_evals"] for r in localized]))
                                              if localized else None),
@@ -147,7 +168,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
 
 
 def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings | None = None,
-                 per_digit: int = 20, gen_steps: int = 25) -> dict[str, Any]:
+                 per_digit: int = 20, gen_steps: int = 25, progress: bool = False) -> dict[str, Any]:
     """``trustgen memorization evaluate``: the validation on a model trained on ``digits-memorized``; caption
     lists come from the model folder's ``memorization_captions.json`` (the zoo card hashes it) or, failing that,
     from :func:`~trustgen.core.data.memorized.caption_lists`."""
@@ -159,6 +180,7 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
     from trustgen.memorization.experiment import load_text_model
 
     model = load_text_model(model_name)
+    s = effective_settings(s or NemoSettings(), model.meta)
     if model.meta.get("dataset") != "digits-memorized":
         raise TrustgenError(f"evaluate needs a model trained on digits-memorized (its memorized captions are "
                             f"known); {model_name!r} was trained on {model.meta.get('dataset')!r}")
@@ -169,10 +191,10 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
         raise TrustgenError(f"{lists_file}: its memorized captions are not digits-memorized's")
     train = load_dataset("digits-captioned", "train").images
     metrics, grid = evaluate_memorization(model, captions, images, train, seed=seed, s=s, per_digit=per_digit,
-                                          gen_steps=gen_steps)
+                                          gen_steps=gen_steps, progress=progress)
     metrics = {"model": model_name, "seed": seed, **metrics}
     with RunDir(out) as run:
-        run.write_config(s or NemoSettings())
+        run.write_config(s)
         save_grid(grid, run.file("mitigation.png"), nrow=4)
         keys = [k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
         rows = "\n".join(f"| {r['caption']} | {r['nemo_score']:.3f} | {r['num_neurons']} | "

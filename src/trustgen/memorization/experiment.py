@@ -16,7 +16,7 @@ from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir, metrics_table, write_text_atomic
 from trustgen.core.safe_io import read_json
 from trustgen.diffusion.bundle import DiffusionModel
-from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.config import NemoSettings, effective_settings
 from trustgen.memorization.layers import Neurons, check_neurons, value_layers
 from trustgen.memorization.statistics import ActivationStats
 
@@ -54,23 +54,26 @@ def load_text_model(name: str, *, allow_pickle: bool = False, include_up: bool =
     return model
 
 
-def _scores(model: DiffusionModel, prompts: list[str], s: NemoSettings,
-            threshold: float | None = None) -> list[Any]:
+def scores(model: DiffusionModel, prompts: list[str], s: NemoSettings, threshold: float | None = None, *,
+           progress: bool = False, what: str = "prompts") -> list[Any]:
+    """NeMo and Wen detections of ``prompts`` (flagged against ``threshold`` when given)."""
     from trustgen.core.progress import track
     from trustgen.memorization.detection import detect
 
-    return [detect(model, p, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold)[0]
-            for p in track(prompts, description="scoring prompts", enabled=False)]
+    return [detect(model, p, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold,
+                   probe_step=s.probe_step)[0]
+            for p in track(prompts, description=f"scoring {what}", enabled=progress)]
 
 
-def calibrate(model: DiffusionModel, prompts: list[str], s: NemoSettings) -> tuple[dict[str, Any], ActivationStats]:
+def calibrate(model: DiffusionModel, prompts: list[str], s: NemoSettings, *,
+              progress: bool = False) -> tuple[dict[str, Any], ActivationStats]:
     """Threshold (mean + 1 std of the non-memorized prompts' NeMo scores, and likewise for Wen's score) and
     activation statistics."""
     import numpy as np
 
     from trustgen.memorization.detection import calibrate_threshold
 
-    dets = _scores(model, prompts, s)
+    dets = scores(model, prompts, s, progress=progress, what="calibration prompts")
     nemo = [d.nemo_score for d in dets]
     wen = [d.wen_score for d in dets]
     stats = ActivationStats.fit(model, prompts, value_layers(model.unet, include_up=s.include_up))
@@ -90,12 +93,15 @@ def load_calibration(folder: str | Path, model: DiffusionModel, include_up: bool
     return calib, ActivationStats.load(folder / STATS, value_layers(model.unet, include_up=include_up))
 
 
-def run_calibrate(model_name: str, prompts_file: Path, out: Path, s: NemoSettings) -> dict[str, Any]:
-    model = load_text_model(model_name, include_up=s.include_up)
+def run_calibrate(model_name: str, prompts_file: Path, out: Path, s: NemoSettings, *,
+                  progress: bool = False) -> dict[str, Any]:
+    model = load_text_model(model_name)
+    s = effective_settings(s, model.meta)
+    value_layers(model.unet, include_up=s.include_up)
     prompts = read_prompts(prompts_file)
     with RunDir(out) as run:
         run.write_config(s)
-        calib, stats = calibrate(model, prompts, s)
+        calib, stats = calibrate(model, prompts, s, progress=progress)
         stats.save(run.file(STATS))
         write_text_atomic(run.file(CALIBRATION), json.dumps(calib, indent=2) + "\n")
         metrics = {"model": model_name, **{k: v for k, v in calib.items() if k != "settings"}}
@@ -105,11 +111,14 @@ def run_calibrate(model_name: str, prompts_file: Path, out: Path, s: NemoSetting
     return metrics
 
 
-def run_detect(model_name: str, prompts_file: Path, calibration: Path, out: Path, s: NemoSettings) -> dict[str, Any]:
-    model = load_text_model(model_name, include_up=s.include_up)
+def run_detect(model_name: str, prompts_file: Path, calibration: Path, out: Path, s: NemoSettings, *,
+               progress: bool = False) -> dict[str, Any]:
+    model = load_text_model(model_name)
+    s = effective_settings(s, model.meta)
+    value_layers(model.unet, include_up=s.include_up)
     prompts = read_prompts(prompts_file)
     calib, _ = load_calibration(calibration, model, s.include_up)
-    dets = _scores(model, prompts, s, calib["threshold"])
+    dets = scores(model, prompts, s, calib["threshold"], progress=progress)
     rows = [d.to_dict() for d in dets]
     metrics = {"model": model_name, "threshold": calib["threshold"], "num_prompts": len(rows),
                "num_memorized": sum(bool(r["memorized"]) for r in rows), "prompts": rows}
@@ -124,13 +133,17 @@ def run_detect(model_name: str, prompts_file: Path, calibration: Path, out: Path
 
 
 def run_localize(model_name: str, prompts_file: Path, calibration: Path, out: Path,
-                 s: NemoSettings) -> dict[str, Any]:
+                 s: NemoSettings, *, progress: bool = False) -> dict[str, Any]:
+    from trustgen.core.progress import track
     from trustgen.memorization.localization import localize
 
-    model = load_text_model(model_name, include_up=s.include_up)
+    model = load_text_model(model_name)
+    s = effective_settings(s, model.meta)
+    value_layers(model.unet, include_up=s.include_up)
     prompts = read_prompts(prompts_file)
     calib, stats = load_calibration(calibration, model, s.include_up)
-    results = [localize(model, p, stats, calib["threshold"], s).to_dict() for p in prompts]
+    results = [localize(model, p, stats, calib["threshold"], s).to_dict()
+               for p in track(prompts, description="localizing", enabled=progress)]
     metrics = {"model": model_name, "threshold": calib["threshold"], "num_prompts": len(results),
                "num_memorized": sum(bool(r["memorized"]) for r in results), "prompts": results}
     with RunDir(out) as run:
