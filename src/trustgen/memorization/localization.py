@@ -130,7 +130,6 @@ def refine(check: Checker, neurons: Neurons, threshold: float) -> tuple[Neurons,
 def localize(model: DiffusionModel, prompt: str, stats: ActivationStats, threshold: float,
              settings: NemoSettings | None = None) -> Localization:
     """Detect, then localize the memorization neurons of ``prompt`` (none if it is not memorized)."""
-
     s = settings or NemoSettings()
     layers = value_layers(model.unet, include_up=s.include_up)
     with count_unet_evals(model.unet) as evals:
