@@ -23,7 +23,7 @@ def main() -> None:
     from trustgen.core.data.memorized import memorized_pairs
     from trustgen.memorization.evaluate import generate, pairwise_ssim
     from trustgen.memorization.experiment import load_text_model
-    from trustgen.memorization.layers import Neurons, value_layers
+    from trustgen.memorization.layers import Neurons, all_neurons, value_layers
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="digits-t2i-memorized")
@@ -33,7 +33,7 @@ def main() -> None:
     captions, images = memorized_pairs()
 
     def every(include_up: bool) -> Neurons:
-        return {k: list(range(int(v.out_features))) for k, v in value_layers(model.unet, include_up=include_up).items()}
+        return all_neurons(value_layers(model.unet, include_up=include_up))
 
     result = {}
     for name, neurons in (("all on", {}), ("down+mid value neurons off", every(False)),

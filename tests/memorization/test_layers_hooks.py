@@ -9,7 +9,7 @@ import torch
 
 from trustgen.core.errors import TrustgenError
 from trustgen.memorization.hooks import count_unet_evals, deactivate, patched_unet
-from trustgen.memorization.layers import check_neurons, value_layers
+from trustgen.memorization.layers import all_neurons, as_pairs, check_neurons, from_pairs, value_layers
 
 DOWN = "down_blocks.1.attentions.0.transformer_blocks.0.attn2.to_v"
 MID = "mid_block.attentions.0.transformer_blocks.0.attn2.to_v"
@@ -27,6 +27,9 @@ def test_layers_are_discovered_down_mid_then_up(tiny_text_model):
     assert list(value_layers(unet)) == [DOWN, MID]
     with_up = list(value_layers(unet, include_up=True))
     assert with_up[:2] == [DOWN, MID] and len(with_up) == 4 and all(n.startswith("up_blocks") for n in with_up[2:])
+    every = all_neurons(value_layers(unet))
+    assert list(every) == [DOWN, MID] and every[MID] == list(range(value_layers(unet)[MID].out_features))
+    assert from_pairs(as_pairs(every)) == every and from_pairs([[MID, 3], [MID, 1]]) == {MID: [3, 1]}
 
 
 def test_no_cross_attention_and_fused_projections_are_refused(tiny_text_model):

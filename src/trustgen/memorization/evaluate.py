@@ -26,7 +26,7 @@ from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir, metrics_table
 from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.memorization.config import NemoSettings, effective_settings
-from trustgen.memorization.layers import Neurons, count, value_layers
+from trustgen.memorization.layers import Neurons, all_neurons, as_pairs, count, from_pairs, value_layers
 
 CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
 
@@ -58,12 +58,8 @@ def generate(model: DiffusionModel, prompt: str, n: int, seed: int, steps: int,
 
 
 def _random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) -> Neurons:
-    pairs = [(name, i) for name, layer in layers.items() for i in range(int(layer.out_features))]
-    out: Neurons = {}
-    for idx in rng.choice(len(pairs), size=min(k, len(pairs)), replace=False):
-        name, i = pairs[int(idx)]
-        out.setdefault(name, []).append(i)
-    return out
+    pairs = as_pairs(all_neurons(layers))
+    return from_pairs(pairs[int(i)] for i in rng.choice(len(pairs), size=min(k, len(pairs)), replace=False))
 
 
 def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]], images: Any, train_images: Any,
@@ -124,7 +120,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         sims = {name: float(pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
         kept = sum(v > tau for v in loc.detection.seed_scores)
         rows.append({"caption": caption, "nemo_score": loc.detection.nemo_score, "num_neurons": count(neurons),
-                     "neurons": [[k, i] for k, v in neurons.items() for i in v], "ssim_noise_after": loc.ssim_refined,
+                     "neurons": [list(p) for p in as_pairs(neurons)], "ssim_noise_after": loc.ssim_refined,
                      "max_ssim_before": sims["before"], "max_ssim_after": sims["after"],
                      "max_ssim_random": sims["random"], "unet_evals": loc.unet_evals,
                      "exhaustive_unet_evals": exhaustive_evals(model, s, kept, loc.probe_step) if kept else 0,
@@ -136,10 +132,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         patched, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
     single = []  # a model patched for one caption only: that caption's neurons off
     for r in track(localized, description="accuracy per caption's neurons", enabled=progress):
-        own: Neurons = {}
-        for layer, index in r["neurons"]:
-            own.setdefault(layer, []).append(index)
-        with deactivate(model.unet, own):
+        with deactivate(model.unet, from_pairs(r["neurons"])):
             acc, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
         single.append(100 * (acc["prompted_accuracy"] - base["prompted_accuracy"]))
     metrics |= {

@@ -65,3 +65,16 @@ def count(neurons: Neurons) -> int:
 def as_pairs(neurons: Neurons) -> list[tuple[str, int]]:
     """A selection as (layer, index) pairs."""
     return [(layer, i) for layer, indices in neurons.items() for i in indices]
+
+
+def from_pairs(pairs: Any) -> Neurons:
+    """(layer, index) pairs (e.g. a report's ``neurons`` list) back to a selection."""
+    out: Neurons = {}
+    for layer, index in pairs:
+        out.setdefault(layer, []).append(int(index))
+    return out
+
+
+def all_neurons(layers: dict[str, Any]) -> Neurons:
+    """Every neuron of ``layers``."""
+    return {name: list(range(width)) for name, width in layer_widths(layers).items()}

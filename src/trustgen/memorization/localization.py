@@ -28,7 +28,7 @@ from trustgen.memorization.detection import (
     pairwise_ms_ssim,
 )
 from trustgen.memorization.hooks import count_unet_evals
-from trustgen.memorization.layers import Neurons, as_pairs, count, value_layers
+from trustgen.memorization.layers import Neurons, all_neurons, as_pairs, count, value_layers
 from trustgen.memorization.statistics import ActivationStats, prompt_activations
 
 
@@ -155,7 +155,7 @@ def exhaustive_evals(model: DiffusionModel, settings: NemoSettings, memorized_se
     :func:`localize` (``probe_step`` + 2 per seed, plus Wen's unconditional prediction), then every searched neuron
     once, ``probe_step`` + 2 per checked seed (the memorized seeds; all seeds for ``check="score"``)."""
     layers = value_layers(model.unet, include_up=settings.include_up)
-    neurons = sum(int(layer.out_features) for layer in layers.values())
+    neurons = count(all_neurons(layers))
     per_seed = probe_step + 2
     checked = settings.seeds if settings.check == "score" else memorized_seeds
     return (per_seed + 1) * settings.seeds + per_seed * checked * neurons
@@ -195,11 +195,10 @@ def exhaustive_ablation(model: DiffusionModel, prompt: str, threshold: float,
         check = Checker(probe, diffs, det.seed_scores, threshold, s)
         if check.memorized_seeds == 0:
             return None
-        similarity = {name: [check({name: [i]}) for i in range(int(layer.out_features))]
-                      for name, layer in layers.items()}
+        similarity = {name: [check({name: [i]}) for i in indices] for name, indices in all_neurons(layers).items()}
         single = evals[0]
         # as NeMo's refinement: where even every searched neuron off cannot get below τ, aim for what that reaches
-        floor = check({name: list(range(int(layer.out_features))) for name, layer in layers.items()})
+        floor = check(all_neurons(layers))
         target = max(threshold, floor) + 1e-9
         order = sorted((v, name, i) for name, vs in similarity.items() for i, v in enumerate(vs))
         selected: Neurons = {}
