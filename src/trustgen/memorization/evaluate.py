@@ -27,6 +27,7 @@ from trustgen.core.runs import RunDir, metrics_table
 from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.memorization.config import NemoSettings, effective_settings
 from trustgen.memorization.layers import Neurons, all_neurons, as_pairs, count, from_pairs, value_layers
+from trustgen.memorization.resume import PARTIAL_FILE
 
 CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
 
@@ -62,12 +63,26 @@ def _random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) ->
     return from_pairs(pairs[int(i)] for i in rng.choice(len(pairs), size=min(k, len(pairs)), replace=False))
 
 
+def _localization_record(model: DiffusionModel, caption: str, stats: Any, tau: float,
+                         s: NemoSettings) -> dict[str, Any]:
+    """NeMo's localization of one memorized caption, as the JSON-ready fields of its report row."""
+    from trustgen.memorization.localization import exhaustive_evals, localize
+
+    loc = localize(model, caption, stats, tau, s)
+    kept = sum(v > tau for v in loc.detection.seed_scores)
+    return {"nemo_score": loc.detection.nemo_score, "neurons": [list(p) for p in as_pairs(loc.refined)],
+            "ssim_noise_after": loc.ssim_refined, "unet_evals": loc.unet_evals,
+            "exhaustive_unet_evals": exhaustive_evals(model, s, kept, loc.probe_step) if kept else 0,
+            "probe_step": loc.probe_step}
+
+
 def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]], images: Any, train_images: Any,
                           *, seed: int = 0, s: NemoSettings | None = None, gen_seeds: int = 10, gen_steps: int = 25,
-                          per_digit: int = 20, image_calibration: int = 20,
+                          per_digit: int = 20, image_calibration: int = 20, resume_folder: Path | None = None,
                           progress: bool = False) -> tuple[dict[str, Any], Any]:
     """Run the validation; ``images[i]`` is the training image of ``captions['memorized'][i]``. Returns metrics
-    and a grid (memorized caption × [training image, before, after, random control])."""
+    and a grid (memorized caption × [training image, before, after, random control]). With ``resume_folder``
+    each caption's localization is kept there as it finishes and read back by a rerun (:mod:`.resume`)."""
     import torch
 
     from trustgen.core.progress import track
@@ -75,7 +90,7 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     from trustgen.memorization.detection import auroc, make_probe
     from trustgen.memorization.experiment import calibrate, scores
     from trustgen.memorization.hooks import deactivate
-    from trustgen.memorization.localization import exhaustive_evals, localize
+    from trustgen.memorization.resume import LocalizationCache, cache_key
 
     s = (s or NemoSettings()).model_copy(update={"seed": seed})
     mem, non = captions["memorized"], captions["nonmemorized"]
@@ -108,23 +123,24 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     rows: list[dict[str, Any]] = []
     grid: list[Any] = []
     union: Neurons = {}
+    cache = LocalizationCache(resume_folder, cache_key(s, seed, tau, stats)) if resume_folder else None
+    metrics["localizations_resumed"] = cache.resumed if cache else 0
     for caption, image in track(list(zip(mem, images, strict=True)), description="localizing and mitigating",
                                 enabled=progress):
-        loc = localize(model, caption, stats, tau, s)
-        neurons = loc.refined
+        record = cache.get(caption) if cache else None
+        if record is None:
+            record = _localization_record(model, caption, stats, tau, s)
+            if cache:
+                cache.put(caption, record)
+        neurons = from_pairs(record["neurons"])
         for k, v in neurons.items():
             union[k] = sorted(set(union.get(k, [])) | set(v))
         control = _random_neurons(layers, count(neurons), rng) if neurons else {}
         gens = {name: generate(model, caption, gen_seeds, gen_seed, gen_steps, n)
                 for name, n in (("before", None), ("after", neurons), ("random", control))}
         sims = {name: float(pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
-        kept = sum(v > tau for v in loc.detection.seed_scores)
-        rows.append({"caption": caption, "nemo_score": loc.detection.nemo_score, "num_neurons": count(neurons),
-                     "neurons": [list(p) for p in as_pairs(neurons)], "ssim_noise_after": loc.ssim_refined,
-                     "max_ssim_before": sims["before"], "max_ssim_after": sims["after"],
-                     "max_ssim_random": sims["random"], "unet_evals": loc.unet_evals,
-                     "exhaustive_unet_evals": exhaustive_evals(model, s, kept, loc.probe_step) if kept else 0,
-                     "probe_step": loc.probe_step})
+        rows.append({"caption": caption, **record, "num_neurons": count(neurons), "max_ssim_before": sims["before"],
+                     "max_ssim_after": sims["after"], "max_ssim_random": sims["random"]})
         grid.append(torch.cat([image[None], gens["before"][:1], gens["after"][:1], gens["random"][:1]]))
     localized = [r for r in rows if r["num_neurons"] > 0]
     base, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
@@ -183,11 +199,13 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
     if captions["memorized"] != memorized:
         raise TrustgenError(f"{lists_file}: its memorized captions are not digits-memorized's")
     train = load_dataset("digits-captioned", "train").images
-    metrics, grid = evaluate_memorization(model, captions, images, train, seed=seed, s=s, per_digit=per_digit,
-                                          gen_steps=gen_steps, progress=progress)
-    metrics = {"model": model_name, "seed": seed, **metrics}
     with RunDir(out) as run:
-        run.write_config(s)
+        run.start_over(s)
+        metrics, grid = evaluate_memorization(model, captions, images, train, seed=seed, s=s, per_digit=per_digit,
+                                              gen_steps=gen_steps, resume_folder=run.path, progress=progress)
+        if metrics["localizations_resumed"]:
+            run.log(f"resumed {metrics['localizations_resumed']} caption localizations from {PARTIAL_FILE}")
+        metrics = {"model": model_name, "seed": seed, **metrics}
         save_grid(grid, run.file("mitigation.png"), nrow=4)
         keys = [k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
         rows = "\n".join(f"| {r['caption']} | {r['nemo_score']:.3f} | {r['num_neurons']} | "
@@ -200,4 +218,5 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
             f"|---|---|---|---|---|---|---|\n{rows}\n\n"
             "![training image, before, after, random control](mitigation.png)\n")
         run.write_metrics(metrics)
+        (run.path / PARTIAL_FILE).unlink(missing_ok=True)
     return metrics
