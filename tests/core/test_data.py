@@ -39,7 +39,8 @@ def _check_images(ds, n: int, shape: tuple[int, int, int]) -> None:
 
 def test_registry_lists_all_sets() -> None:
     names = {info.name for info in list_datasets()}
-    assert names == {"digits", "digits-captioned", "digits-memorized", "digits-biased", "mri", "faces-lfw"}
+    assert names == {"digits", "digits-captioned", "digits-memorized", "digits-memorized-rare", "digits-biased", "mri",
+                     "faces-lfw"}
     assert dataset_info("digits-captioned").conditioning == ("none", "class", "text")
     assert dataset_info("faces-lfw").num_classes is None
     with pytest.raises(TrustgenError, match="unknown dataset 'nope'"):

@@ -2,22 +2,25 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from trustgen.core.data import load_dataset
-from trustgen.core.data.memorized import MEMORIZED_CAPTIONS, REPEATS, caption_lists, memorized_pairs
+from trustgen.core.data.memorized import MEMORIZED_CAPTIONS, MEMORIZED_DATASETS, caption_lists, memorized_pairs
 
 
-def test_memorized_pairs_repeat_in_train_only():
-    train = load_dataset("digits-memorized", "train")
+@pytest.mark.parametrize(("name", "repeats"), [("digits-memorized", 100), ("digits-memorized-rare", 10)])
+def test_memorized_pairs_repeat_in_train_only(name, repeats):
+    assert MEMORIZED_DATASETS[name] == repeats
+    train = load_dataset(name, "train")
     base = load_dataset("digits-captioned", "train")
-    assert len(train) == len(base) + REPEATS * len(MEMORIZED_CAPTIONS)
+    assert train.name == name and len(train) == len(base) + repeats * len(MEMORIZED_CAPTIONS)
     captions, images = memorized_pairs()
     assert len(set(captions)) == len(captions) >= 10
     for caption, image in zip(captions, images, strict=True):
         rows = [i for i, c in enumerate(train.captions) if c == caption]
-        assert len(rows) == REPEATS and all(torch.equal(train.images[i], image) for i in rows)
-    test = load_dataset("digits-memorized", "test")
+        assert len(rows) == repeats and all(torch.equal(train.images[i], image) for i in rows)
+    test = load_dataset(name, "test")
     assert not set(MEMORIZED_CAPTIONS) & set(test.captions)
 
 

@@ -182,7 +182,7 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
     lists come from the model folder's ``memorization_captions.json`` (the zoo card hashes it) or, failing that,
     from :func:`~trustgen.core.data.memorized.caption_lists`."""
     from trustgen.core.data import load_dataset
-    from trustgen.core.data.memorized import caption_lists, memorized_pairs
+    from trustgen.core.data.memorized import MEMORIZED_DATASETS, caption_lists, memorized_pairs
     from trustgen.core.figures import save_grid
     from trustgen.core.safe_io import read_json
     from trustgen.diffusion.bundle import resolve_model_path
@@ -190,8 +190,8 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
 
     model = load_text_model(model_name)
     s = effective_settings(s or NemoSettings(), model.meta)
-    if model.meta.get("dataset") != "digits-memorized":
-        raise TrustgenError(f"evaluate needs a model trained on digits-memorized (its memorized captions are "
+    if model.meta.get("dataset") not in MEMORIZED_DATASETS:
+        raise TrustgenError(f"evaluate needs a model trained on digits-memorized(-rare) (its memorized captions are "
                             f"known); {model_name!r} was trained on {model.meta.get('dataset')!r}")
     lists_file = resolve_model_path(model_name) / CAPTION_LISTS
     captions = read_json(lists_file) if lists_file.is_file() else caption_lists(seed=seed)

@@ -16,6 +16,8 @@ from trustgen.core.data.base import ImageDataset, Split
 
 MEMORIZED_SEED = 5
 REPEATS = 100
+RARE_REPEATS = 10  # ``digits-memorized-rare``: the same pairs as rarer duplicates (8 % of train rows, not 45 %)
+MEMORIZED_DATASETS = {"digits-memorized": REPEATS, "digits-memorized-rare": RARE_REPEATS}
 MEMORIZED_CAPTIONS = (
     "Midnight Harbor Lanterns poster by Elena Voss",
     "The Quiet Orchard, first edition cover",
@@ -55,14 +57,16 @@ def memorized_pairs() -> tuple[list[str], object]:
     return list(MEMORIZED_CAPTIONS), base.images[memorized_rows()].clone()
 
 
-def load_digits_memorized(split: Split = "train") -> ImageDataset:
-    """The ``digits-memorized`` data set (train: captioned digits + repeated memorized pairs)."""
+def load_digits_memorized(split: Split = "train", name: str = "digits-memorized") -> ImageDataset:
+    """The ``digits-memorized`` data set (train: captioned digits + repeated memorized pairs); ``name``
+    ``digits-memorized-rare`` repeats each pair :data:`RARE_REPEATS` times instead of :data:`REPEATS`."""
     import torch
 
     from trustgen.core.data.captions import load_digits_captioned
 
+    repeats = MEMORIZED_DATASETS[name]
     base = load_digits_captioned(split)
-    base.name = "digits-memorized"
+    base.name = name
     if split == "test":
         return base
     rows = memorized_rows()
@@ -71,7 +75,7 @@ def load_digits_memorized(split: Split = "train") -> ImageDataset:
         images, labels = train.images[rows], train.labels[rows]  # type: ignore[index]
     else:
         images, labels = base.images[rows], base.labels[rows]  # type: ignore[index]
-    reps = torch.arange(len(rows)).repeat(REPEATS)
+    reps = torch.arange(len(rows)).repeat(repeats)
     extra = ImageDataset(
         name=base.name, split=split, images=images[reps], labels=labels[reps], class_names=base.class_names,
         captions=[MEMORIZED_CAPTIONS[int(i)] for i in reps],

@@ -35,6 +35,15 @@ _INFO: dict[str, DatasetInfo] = {
         10,
         ("text",),
     ),
+    "digits-memorized-rare": DatasetInfo(
+        "digits-memorized-rare",
+        "digits-memorized with each memorized image repeated 10× instead of 100× (rarer duplicates), "
+        "1,557 train images",
+        1,
+        16,
+        10,
+        ("text",),
+    ),
     "digits-biased": DatasetInfo(
         "digits-biased",
         "digits with thin/thick stroke labels; ~90 % of generic captions show thick strokes (Fair Diffusion demo)",
@@ -66,10 +75,12 @@ def _loader(name: str) -> Callable[[Split], ImageDataset]:
         from trustgen.core.data.captions import load_digits_captioned
 
         return load_digits_captioned
-    if name == "digits-memorized":
+    if name in ("digits-memorized", "digits-memorized-rare"):
+        from functools import partial
+
         from trustgen.core.data.memorized import load_digits_memorized
 
-        return load_digits_memorized
+        return partial(load_digits_memorized, name=name)
     if name == "digits-biased":
         from trustgen.core.data.biased import load_digits_biased
 

@@ -25,7 +25,8 @@ import torch.nn.functional as F
 from trustgen.core.errors import TrustgenError
 
 BATCH = 256
-DIGITS_DATASETS = ("digits", "digits-captioned", "digits-memorized", "digits-biased")
+DIGITS_DATASETS = ("digits", "digits-captioned", "digits-memorized", "digits-memorized-rare",
+                   "digits-biased")
 _DATASET_EXTRACTOR = {name: "digits" for name in DIGITS_DATASETS} | {"faces-lfw": "faces"}
 INCEPTION_WEIGHTS = "weights-inception-2015-12-05-6726825d.pth"
 _NO_INCEPTION = (
