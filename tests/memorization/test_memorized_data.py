@@ -29,3 +29,20 @@ def test_caption_lists_are_seeded_and_disjoint():
     assert a == b and len(a["nonmemorized"]) == 50 and len(a["calibration"]) == 50
     assert not set(a["nonmemorized"]) & set(a["calibration"])
     assert not set(a["memorized"]) & (set(a["nonmemorized"]) | set(a["calibration"]))
+
+
+def test_the_memorization_experiment_recipes_are_valid_training_settings():
+    """The recipes of docs/memorization.md's training / width / duplicate-rate experiments load as they are."""
+    from pathlib import Path
+
+    from trustgen.core.config import resolve_settings
+    from trustgen.core.data.registry import dataset_info
+    from trustgen.diffusion.config import DiffusionTrainSettings
+
+    recipes = sorted((Path(__file__).parents[2] / "benchmarks" / "recipes").glob("digits-t2i-memorized-*.yaml"))
+    assert {p.stem for p in recipes} >= {"digits-t2i-memorized-scratch", "digits-t2i-memorized-wide",
+                                         "digits-t2i-memorized-rare"}
+    for path in recipes:
+        s = resolve_settings(DiffusionTrainSettings, config_file=path)
+        assert s.dataset in MEMORIZED_DATASETS and dataset_info(s.dataset).name == s.dataset
+        assert s.unet.pooled_text is False  # text reaches the UNet only through cross-attention
