@@ -28,6 +28,7 @@ from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.memorization.config import NemoSettings, effective_settings
 from trustgen.memorization.layers import Neurons, all_neurons, as_pairs, count, from_pairs, value_layers
 from trustgen.memorization.resume import PARTIAL_FILE
+from trustgen.memorization.statistics import ActivationStats
 
 CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
 
@@ -63,7 +64,7 @@ def _random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) ->
     return from_pairs(pairs[int(i)] for i in rng.choice(len(pairs), size=min(k, len(pairs)), replace=False))
 
 
-def _localization_record(model: DiffusionModel, caption: str, stats: Any, tau: float,
+def _localization_record(model: DiffusionModel, caption: str, stats: ActivationStats, tau: float,
                          s: NemoSettings) -> dict[str, Any]:
     """NeMo's localization of one memorized caption, as the JSON-ready fields of its report row."""
     from trustgen.memorization.localization import exhaustive_evals, localize
