@@ -62,6 +62,8 @@ def test_localization_cache_keeps_records_under_its_key_and_starts_over_on_anoth
     assert other.resumed == 0 and other.get("a caption") is None
     (tmp_path / PARTIAL_FILE).write_text('{"key": "key-a", "records": {"a cap')  # a kill mid-write of an old version
     assert LocalizationCache(tmp_path, "key-a").resumed == 0
+    (tmp_path / PARTIAL_FILE).write_text('{"key": "key-a", "records": {"a caption": {"unet_evals": 1}}}')
+    assert LocalizationCache(tmp_path, "key-a").resumed == 0  # a record without its neurons is not reused
 
 
 def test_cache_key_changes_with_the_seed_the_threshold_and_the_statistics():

@@ -50,8 +50,10 @@ class LocalizationCache:
                 saved = read_json(self.path)
             except TrustgenError:  # our own file, cut short by a kill: start over rather than fail
                 saved = {}
-            if saved.get("key") == key and isinstance(saved.get("records"), dict):
-                self.records = saved["records"]
+            records = saved.get("records")
+            if saved.get("key") == key and isinstance(records, dict) and all(
+                    isinstance(r, dict) and isinstance(r.get("neurons"), list) for r in records.values()):
+                self.records = records
         self.resumed = len(self.records)
 
     def get(self, caption: str) -> dict[str, Any] | None:
