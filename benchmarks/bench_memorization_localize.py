@@ -20,8 +20,9 @@ from pathlib import Path
 def main() -> None:
     from trustgen.core.safe_io import read_json
     from trustgen.diffusion.bundle import resolve_model_path
+    from trustgen.memorization.calibration import calibrate
     from trustgen.memorization.config import NemoSettings, effective_settings
-    from trustgen.memorization.experiment import calibrate, load_text_model
+    from trustgen.memorization.inputs import load_text_model
     from trustgen.memorization.localization import exhaustive_ablation, exhaustive_evals, localize
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

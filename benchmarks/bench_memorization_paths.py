@@ -22,7 +22,7 @@ def main() -> None:
 
     from trustgen.core.data.memorized import memorized_pairs
     from trustgen.memorization.evaluate import generate, pairwise_ssim
-    from trustgen.memorization.experiment import load_text_model
+    from trustgen.memorization.inputs import load_text_model
     from trustgen.memorization.layers import Neurons, all_neurons, value_layers
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])

@@ -26,7 +26,7 @@ def main() -> None:
     from trustgen.diffusion.bundle import resolve_model_path
     from trustgen.diffusion.sampling import Conditioning, predict_noise
     from trustgen.memorization.detection import auroc, make_probe, pairwise_ms_ssim, total_snr
-    from trustgen.memorization.experiment import load_text_model
+    from trustgen.memorization.inputs import load_text_model
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="digits-t2i-memorized")

@@ -20,7 +20,8 @@ from trustgen.core.safe_io import load_state_dict, save_state_dict
 STATE = "state.json"
 
 
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """An optimizer ``state_dict`` as (tensors for safetensors, JSON-able structure: param groups, scalars)."""
     tensors: dict[str, Any] = {}
     scalars: dict[str, Any] = {}
     for idx, slots in state["state"].items():
@@ -33,7 +34,8 @@ def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, Any], dict[str,
     return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
 
 
-def _unflatten_optimizer(tensors: dict[str, Any], structure: dict[str, Any]) -> dict[str, Any]:
+def unflatten_optimizer(tensors: dict[str, Any], structure: dict[str, Any]) -> dict[str, Any]:
+    """The inverse of :func:`flatten_optimizer`."""
     state: dict[int, dict[str, Any]] = {}
     for name, value in [*tensors.items(), *structure["scalars"].items()]:
         idx, key = name.split(".", 1)
@@ -54,7 +56,7 @@ def save_checkpoint(
     tmp.mkdir(parents=True)
     save_state_dict(model.state_dict(), tmp / "model.safetensors")
     save_state_dict(ema, tmp / "ema.safetensors")
-    opt_tensors, opt_structure = _flatten_optimizer(optimizer.state_dict())
+    opt_tensors, opt_structure = flatten_optimizer(optimizer.state_dict())
     save_state_dict(opt_tensors, tmp / "optimizer.safetensors")
     save_state_dict({"generator": generator.get_state(), "torch": torch.get_rng_state()}, tmp / "rng.safetensors")
     (tmp / "optimizer.json").write_text(json.dumps(opt_structure), encoding="utf-8")
@@ -86,7 +88,7 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         "state": state,
         "model": load_state_dict(path / "model.safetensors"),
         "ema": load_state_dict(path / "ema.safetensors"),
-        "optimizer": _unflatten_optimizer(load_state_dict(path / "optimizer.safetensors"), structure),
+        "optimizer": unflatten_optimizer(load_state_dict(path / "optimizer.safetensors"), structure),
         "generator": rng["generator"],
         "torch_rng": rng["torch"],
     }

@@ -51,6 +51,29 @@ class DenoiserTrainer:
                 else:
                     self.ema[name].copy_(value)
 
+    def state_tensors(self, prefix: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+        """Model, EMA and optimizer state as flat tensors (keys ``{prefix}model.*``, ``{prefix}ema.*``,
+        ``{prefix}opt.*``) plus the optimizer's JSON structure: what a resumable checkpoint stores."""
+        from trustgen.diffusion.checkpoint import flatten_optimizer
+
+        tensors = {f"{prefix}model.{k}": v for k, v in self.unet.state_dict().items()}
+        tensors.update({f"{prefix}ema.{k}": v for k, v in self.ema.items()})
+        opt, structure = flatten_optimizer(self.optimizer.state_dict())
+        tensors.update({f"{prefix}opt.{k}": v for k, v in opt.items()})
+        return tensors, structure
+
+    def load_state_tensors(self, tensors: dict[str, Any], structure: dict[str, Any], prefix: str = "") -> None:
+        """Restore what :meth:`state_tensors` returned (other keys in ``tensors`` are ignored)."""
+        from trustgen.diffusion.checkpoint import unflatten_optimizer
+
+        def part(name: str) -> dict[str, Any]:
+            start = f"{prefix}{name}."
+            return {k[len(start):]: v for k, v in tensors.items() if k.startswith(start)}
+
+        self.unet.load_state_dict(part("model"))
+        self.ema = {k: v.clone() for k, v in part("ema").items()}
+        self.optimizer.load_state_dict(unflatten_optimizer(part("opt"), structure))
+
     def finish(self) -> DiffusionModel:
         """Load the EMA weights into the model and switch it to eval mode."""
         self.unet.load_state_dict(self.ema)

@@ -88,8 +88,8 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
 
     from trustgen.core.progress import track
     from trustgen.diffusion.evaluation import prompted_accuracy
+    from trustgen.memorization.calibration import calibrate, scores
     from trustgen.memorization.detection import auroc, make_probe
-    from trustgen.memorization.experiment import calibrate, scores
     from trustgen.memorization.hooks import deactivate
     from trustgen.memorization.resume import LocalizationCache, cache_key
 
@@ -187,7 +187,7 @@ def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings |
     from trustgen.core.figures import save_grid
     from trustgen.core.safe_io import read_json
     from trustgen.diffusion.bundle import resolve_model_path
-    from trustgen.memorization.experiment import load_text_model
+    from trustgen.memorization.inputs import load_text_model
 
     model = load_text_model(model_name)
     s = effective_settings(s or NemoSettings(), model.meta)

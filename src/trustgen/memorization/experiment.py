@@ -16,71 +16,15 @@ from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir, metrics_table, write_text_atomic
 from trustgen.core.safe_io import read_json
 from trustgen.diffusion.bundle import DiffusionModel
+from trustgen.memorization.calibration import calibrate, scores
 from trustgen.memorization.config import NemoSettings, effective_settings
+from trustgen.memorization.inputs import load_text_model, read_prompts
 from trustgen.memorization.layers import Neurons, check_neurons, value_layers
 from trustgen.memorization.statistics import ActivationStats
 
 CALIBRATION = "calibration.json"
 STATS = "activation_stats.safetensors"
 NEURONS = "neurons.json"
-
-
-def read_prompts(path: str | Path) -> list[str]:
-    """Non-empty lines of a UTF-8 text file; :class:`TrustgenError` if it is missing, binary or empty."""
-    p = Path(path)
-    if not p.is_file():
-        raise TrustgenError(f"prompt file not found: {p}")
-    raw = p.read_bytes()
-    if b"\0" in raw:
-        raise TrustgenError(f"prompt file {p} is not text (it contains NUL bytes)")
-    try:
-        text = raw.decode("utf-8")
-    except UnicodeDecodeError:
-        raise TrustgenError(f"prompt file {p} is not UTF-8 text") from None
-    prompts = [line.strip() for line in text.splitlines() if line.strip()]
-    if not prompts:
-        raise TrustgenError(f"prompt file {p} has no prompts (one per line)")
-    return prompts
-
-
-def load_text_model(name: str, *, allow_pickle: bool = False, include_up: bool = False) -> DiffusionModel:
-    """A text-conditional model with cross-attention value layers to search (else :class:`TrustgenError`)."""
-    from trustgen.diffusion.bundle import load_model
-
-    model = load_model(name, allow_pickle=allow_pickle)
-    if model.conditioning != "text":
-        raise TrustgenError(f"model {name!r} is not text-conditional: it has no cross-attention to search")
-    value_layers(model.unet, include_up=include_up)
-    return model
-
-
-def scores(model: DiffusionModel, prompts: list[str], s: NemoSettings, threshold: float | None = None, *,
-           progress: bool = False, what: str = "prompts") -> list[Any]:
-    """NeMo and Wen detections of ``prompts`` (flagged against ``threshold`` when given)."""
-    from trustgen.core.progress import track
-    from trustgen.memorization.detection import detect
-
-    return [detect(model, p, seeds=s.seeds, seed=s.seed, steps=s.steps, threshold=threshold,
-                   probe_step=s.probe_step)[0]
-            for p in track(prompts, description=f"scoring {what}", enabled=progress)]
-
-
-def calibrate(model: DiffusionModel, prompts: list[str], s: NemoSettings, *,
-              progress: bool = False) -> tuple[dict[str, Any], ActivationStats]:
-    """Threshold (mean + 1 std of the non-memorized prompts' NeMo scores, and likewise for Wen's score) and
-    activation statistics."""
-    import numpy as np
-
-    from trustgen.memorization.detection import calibrate_threshold
-
-    dets = scores(model, prompts, s, progress=progress, what="calibration prompts")
-    nemo = [d.nemo_score for d in dets]
-    wen = [d.wen_score for d in dets]
-    stats = ActivationStats.fit(model, prompts, value_layers(model.unet, include_up=s.include_up))
-    calib = {"threshold": calibrate_threshold(nemo), "wen_threshold": calibrate_threshold(wen),
-             "score_mean": float(np.mean(nemo)), "score_std": float(np.std(nemo)), "num_prompts": len(prompts),
-             "settings": s.model_dump(mode="json"), "unet_evals": sum(d.unet_evals for d in dets)}
-    return calib, stats
 
 
 def load_calibration(folder: str | Path, model: DiffusionModel, include_up: bool) -> tuple[dict[str, Any],

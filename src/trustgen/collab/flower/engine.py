@@ -238,7 +238,6 @@ class FlowerEngine(CollabEngine):
 
         from trustgen.core.runs import write_text_atomic
         from trustgen.core.safe_io import save_state_dict
-        from trustgen.diffusion.checkpoint import _flatten_optimizer
 
         folder = self._checkpoint_dir()
         tmp, final = folder / f".round-{self.rounds_done:05d}.partial", folder / f"round-{self.rounds_done:05d}"
@@ -249,11 +248,8 @@ class FlowerEngine(CollabEngine):
         if self.server is not None:
             tensors["rng"] = self.server.generator.get_state()
             for level, model in sorted(self.server.models.items()):
-                trainer = self.server.trainers[id(model)]
-                tensors.update({f"{level}.model.{k}": v for k, v in model.unet.state_dict().items()})
-                tensors.update({f"{level}.ema.{k}": v for k, v in trainer.ema.items()})
-                opt, structures[str(level)] = _flatten_optimizer(trainer.optimizer.state_dict())
-                tensors.update({f"{level}.opt.{k}": v for k, v in opt.items()})
+                trainer_tensors, structures[str(level)] = self.server.trainers[id(model)].state_tensors(f"{level}.")
+                tensors.update(trainer_tensors)
             save_state_dict(tensors, tmp / "server.safetensors")
         state = {"round": self.rounds_done, "run_key": self.run_key, "losses": losses, "missing": self.missing,
                  "rejections": self.rejections, "node_errors": self.node_errors, "rejected": self.rejected,
@@ -268,7 +264,6 @@ class FlowerEngine(CollabEngine):
 
     def _load_checkpoint(self, losses: dict[str, list[float]]) -> dict[str, list[float]]:
         from trustgen.core.safe_io import load_state_dict, read_json
-        from trustgen.diffusion.checkpoint import _unflatten_optimizer
 
         done = sorted(p for p in self._checkpoint_dir().glob("round-*") if (p / "state.json").is_file())
         if not done:
@@ -279,15 +274,8 @@ class FlowerEngine(CollabEngine):
             tensors = load_state_dict(done[-1] / "server.safetensors")
             self.server.generator.set_state(tensors["rng"])
             for level, model in self.server.models.items():
-                trainer = self.server.trainers[id(model)]
-
-                def part(prefix: str, tensors: dict[str, Any] = tensors) -> dict[str, Any]:
-                    return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-                model.unet.load_state_dict(part(f"{level}.model."))
-                trainer.ema = part(f"{level}.ema.")
-                trainer.optimizer.load_state_dict(_unflatten_optimizer(part(f"{level}.opt."),
-                                                                       state["optimizers"][str(level)]))
+                self.server.trainers[id(model)].load_state_tensors(tensors, state["optimizers"][str(level)],
+                                                                   f"{level}.")
         self.rounds_done, self.run_key = int(state["round"]), str(state["run_key"])
         self.missing = {int(k): v for k, v in state["missing"].items()}
         self.node_of = {int(k): int(v) for k, v in state["node_of"].items()}

@@ -35,31 +35,18 @@ def client_data(settings: CollabSettings, settings_json: str, client_id: int) ->
 
 
 def _state_tensors(client: CollabClient) -> tuple[dict[str, Any], dict[str, Any]]:
-    from trustgen.diffusion.checkpoint import _flatten_optimizer
-
     tensors: dict[str, Any] = {"rng": client.generator.get_state()}
     structure: dict[str, Any] = {}
     if client.trainer is not None:
-        tensors.update({f"model.{k}": v for k, v in client.model.unet.state_dict().items()})
-        tensors.update({f"ema.{k}": v for k, v in client.trainer.ema.items()})
-        opt, structure = _flatten_optimizer(client.trainer.optimizer.state_dict())
-        tensors.update({f"opt.{k}": v for k, v in opt.items()})
+        trainer_tensors, structure = client.trainer.state_tensors()
+        tensors.update(trainer_tensors)
     return tensors, structure
 
 
 def _load_tensors(client: CollabClient, tensors: dict[str, Any], structure: dict[str, Any]) -> None:
-    from trustgen.diffusion.checkpoint import _unflatten_optimizer
-
     client.generator.set_state(tensors["rng"])
-    if client.trainer is None:
-        return
-
-    def part(prefix: str) -> dict[str, Any]:
-        return {k[len(prefix):]: v for k, v in tensors.items() if k.startswith(prefix)}
-
-    client.model.unet.load_state_dict(part("model."))
-    client.trainer.ema = {k: v.clone() for k, v in part("ema.").items()}
-    client.trainer.optimizer.load_state_dict(_unflatten_optimizer(part("opt."), structure))
+    if client.trainer is not None:
+        client.trainer.load_state_tensors(tensors, structure)
 
 
 @dataclass

@@ -13,7 +13,6 @@ in digits-classifier features is not FID and must not be compared with published
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
@@ -23,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from trustgen.core.errors import TrustgenError
+from trustgen.core.metrics.feature_base import FeatureExtractor, check_images, to_gray
 
 BATCH = 256
 DIGITS_DATASETS = ("digits", "digits-captioned", "digits-memorized", "digits-memorized-rare",
@@ -33,30 +33,6 @@ _NO_INCEPTION = (
     "the inception extractor needs torch-fidelity and its downloaded weights, "
     "which are not available offline; use --extractor digits|faces"
 )
-
-
-class FeatureExtractor(ABC):
-    """Maps images in [-1, 1] (N×C×H×W) to an N×``dim`` float array."""
-
-    name: str
-    dim: int
-
-    @abstractmethod
-    def features(self, images: torch.Tensor) -> np.ndarray:
-        """Features of ``images`` (batched, no gradients)."""
-
-
-def check_images(images: torch.Tensor) -> torch.Tensor:
-    """``images`` as a float32 CPU tensor N×C×H×W; :class:`TrustgenError` otherwise."""
-    x = torch.as_tensor(images).detach().cpu().float()
-    if x.ndim != 4:
-        raise TrustgenError(f"images must be N×C×H×W, got shape {tuple(x.shape)}")
-    return x
-
-
-def to_gray(images: torch.Tensor) -> torch.Tensor:
-    """Average the channels: N×C×H×W → N×1×H×W."""
-    return images if images.shape[1] == 1 else images.mean(dim=1, keepdim=True)
 
 
 class DigitsExtractor(FeatureExtractor):

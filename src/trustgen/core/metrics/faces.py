@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from trustgen.core.errors import TrustgenError
-from trustgen.core.metrics.extractors import FeatureExtractor, check_images, to_gray
+from trustgen.core.metrics.feature_base import FeatureExtractor, check_images, to_gray
 
 CHIP_SIZE = 150
 SHAPE_MODEL = "shape_predictor_5_face_landmarks.dat"

@@ -13,7 +13,7 @@ import numpy as np
 from trustgen.core.errors import TrustgenError
 
 
-def _as_features(feats: np.ndarray, what: str) -> np.ndarray:
+def as_features(feats: np.ndarray, what: str) -> np.ndarray:
     """``feats`` as a float64 N×D array; :class:`TrustgenError` if it is not one."""
     arr = np.asarray(feats, dtype=np.float64)
     if arr.ndim != 2:
@@ -27,7 +27,7 @@ def _as_features(feats: np.ndarray, what: str) -> np.ndarray:
 
 def gaussian_stats(feats: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean (D) and unbiased covariance (D×D) of an N×D feature array, in float64."""
-    arr = _as_features(feats, "input")
+    arr = as_features(feats, "input")
     return arr.mean(axis=0), np.atleast_2d(np.cov(arr, rowvar=False))
 
 
@@ -65,8 +65,8 @@ def frechet_from_stats(mu_a: np.ndarray, cov_a: np.ndarray, mu_b: np.ndarray, co
 
 def frechet_distance(feats_a: np.ndarray, feats_b: np.ndarray) -> float:
     """Fréchet distance between Gaussians fitted to two N×D feature sets (float64)."""
-    a = _as_features(feats_a, "first")
-    b = _as_features(feats_b, "second")
+    a = as_features(feats_a, "first")
+    b = as_features(feats_b, "second")
     if a.shape[1] != b.shape[1]:
         raise TrustgenError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
     return frechet_from_stats(*gaussian_stats(a), *gaussian_stats(b))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from trustgen.core.errors import TrustgenError
-from trustgen.core.metrics.frechet import _as_features
+from trustgen.core.metrics.frechet import as_features
 
 
 def polynomial_kernel(x: np.ndarray, y: np.ndarray, degree: int = 3) -> np.ndarray:
@@ -40,8 +40,8 @@ def kernel_distance(
     Each subset draws ``subset_size`` rows without replacement from each set;
     ``subset_size`` is clipped to ``min(n_a, n_b)``. The same ``seed`` gives the same result.
     """
-    a = _as_features(feats_a, "first")
-    b = _as_features(feats_b, "second")
+    a = as_features(feats_a, "first")
+    b = as_features(feats_b, "second")
     if a.shape[1] != b.shape[1]:
         raise TrustgenError(f"feature dimensions differ: {a.shape[1]} vs {b.shape[1]}")
     if num_subsets < 1 or subset_size < 2:
