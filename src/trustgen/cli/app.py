@@ -1,8 +1,8 @@
 """The ``trustgen`` entry point.
 
-Bad input (a :class:`~trustgen.core.errors.TrustgenError`) prints one line on stderr and exits 2,
-without a traceback unless ``--debug`` is given. Heavy libraries load only inside commands,
-so ``trustgen --help`` stays fast.
+Bad input (a :class:`~trustgen.core.errors.TrustgenError`) and a path the system refuses (an
+:class:`OSError`) print one line on stderr and exit 2, without a traceback unless ``--debug`` is
+given. Heavy libraries load only inside commands, so ``trustgen --help`` stays fast.
 """
 
 from __future__ import annotations
@@ -69,7 +69,7 @@ def demo(out: str = typer.Option(None, "--out", help="Run folder (default runs/d
 
 
 def main() -> None:
-    """Console-script entry: run the app, turning bad input into one line and exit code 2."""
+    """Console-script entry: run the app, turning bad input and refused paths into one line and exit code 2."""
     from trustgen.core.errors import TrustgenError
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -87,6 +87,18 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         sys.exit(130)
+    except OSError as exc:  # a path the system refused (exists as a file, no permission, disk full, ...)
+        if debug:
+            raise
+        typer.echo(f"error: {_os_error(exc)}", err=True)
+        sys.exit(2)
+
+
+def _os_error(exc: OSError) -> str:
+    """One line for an :class:`OSError`: what failed and on which path, without the errno noise."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    paths = [str(p) for p in (exc.filename, exc.filename2) if p is not None]
+    return f"{reason}: {' -> '.join(paths)}" if paths else reason
 
 
 if __name__ == "__main__":

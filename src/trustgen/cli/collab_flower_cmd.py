@@ -191,6 +191,7 @@ def certs(
     """Make a private CA, the SuperLink's TLS certificate and SuperNode authentication keys."""
     from trustgen.collab.flower.certs import make_certificates, make_node_key
 
+    out = out_dir(out, "collab-certs")
     paths = make_certificates(out, [h.strip() for h in hosts.split(",") if h.strip()], days=days)
     for i in range(nodes):
         make_node_key(out, f"node-{i}")

@@ -15,9 +15,11 @@ SeedOption = typer.Option(0, "--seed", help="Random seed; the same seed gives th
 
 
 def out_dir(out: Path | None, command: str) -> Path:
-    from trustgen.core.runs import default_out_dir
+    """The run folder (``--out`` or ``runs/<command>-<time>``), checked before any work: an existing file or
+    an unwritable place there is bad input (one line, exit 2), not a traceback after the run."""
+    from trustgen.core.runs import check_out_dir, default_out_dir
 
-    return out if out is not None else default_out_dir(command)
+    return check_out_dir(out if out is not None else default_out_dir(command))
 
 
 def emit(metrics: dict[str, Any], as_json: bool, out: Path | None = None) -> None:

@@ -21,11 +21,33 @@ from typing import Any
 from pydantic import BaseModel
 
 from trustgen.core.config import settings_to_yaml
+from trustgen.core.errors import TrustgenError
 
 
 def default_out_dir(command: str) -> Path:
     """``runs/<command>-<YYYYmmdd-HHMMSS>`` under the current directory."""
     return Path("runs") / f"{command}-{time.strftime('%Y%m%d-%H%M%S')}"
+
+
+def check_out_dir(path: str | Path, option: str = "--out") -> Path:
+    """Refuse, before any work is done, a run folder that cannot become one: an existing file, a path
+    below a file, or a place this user cannot write. Creates nothing."""
+    path = Path(path)
+    if path.exists():
+        if not path.is_dir():
+            raise TrustgenError(f"{option} {path} is an existing file, not a folder; choose a folder")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise TrustgenError(f"{option} {path}: no permission to write in this folder")
+        return path
+    for parent in path.absolute().parents:
+        if not parent.exists():
+            continue
+        if not parent.is_dir():
+            raise TrustgenError(f"{option} {path}: {parent} is a file, not a folder")
+        if not os.access(parent, os.W_OK | os.X_OK):
+            raise TrustgenError(f"{option} {path}: no permission to create a folder in {parent}")
+        break
+    return path
 
 
 def _umask() -> int:

@@ -1,0 +1,55 @@
+"""Bad input a new user meets first: refused at once, in one line, exit 2, before any work is done."""
+
+from __future__ import annotations
+
+import errno
+
+import pytest
+
+from cli_support import assert_bad_input
+
+# every command that takes --out, with the least it needs to get as far as its run folder
+OUT_COMMANDS = [
+    ["demo"],
+    ["diffusion", "train", "--dataset", "digits", "--steps", "1"],
+    ["diffusion", "sample", "--model", "digits-ddpm", "--num", "2"],
+    ["diffusion", "evaluate", "--model", "digits-t2i"],
+    ["collab", "run", "--steps", "1"],
+    ["collab", "sweep", "--cuts", "0,1", "--steps", "1"],
+    ["collab", "privacy", "--cuts", "0.5"],
+    ["collab", "simulate", "--steps", "1"],
+    ["collab", "submit", "--insecure", "--steps", "1"],
+    ["collab", "certs"],
+    ["fairness", "generate", "--num", "2"],
+    ["fairness", "evaluate"],
+    ["memorization", "evaluate", "--model", "digits-t2i-memorized"],
+    ["memorization", "prune", "--model", "digits-t2i-memorized", "--neurons", "x:1"],
+    ["textattack", "run", "--n", "1"],
+]
+
+
+@pytest.mark.parametrize("args", OUT_COMMANDS, ids=lambda a: " ".join(a[:2]))
+def test_out_that_is_a_file_is_refused_before_the_work(cli, tmp_path, args):
+    taken = tmp_path / "taken.txt"
+    taken.write_text("keep me\n")
+    result = cli(*args, "--out", taken)
+    if "--insecure" in args:  # submit prints its loud warning first; the error is still one line
+        result.stderr = "\n".join(line for line in result.stderr.splitlines() if not line.startswith("WARNING"))
+    assert_bad_input(result, str(taken), "is an existing file")
+    assert taken.read_text() == "keep me\n"
+
+
+def test_out_below_a_file_is_refused(cli, tmp_path):
+    (tmp_path / "taken").write_text("")
+    assert_bad_input(cli("collab", "privacy", "--out", tmp_path / "taken" / "run"), "is a file, not a folder")
+    assert_bad_input(cli("collab", "certs", "--out", tmp_path / "taken" / "certs"), "is a file, not a folder")
+
+
+def test_an_os_error_inside_a_command_is_one_line(cli, monkeypatch):
+    from trustgen.core import zoo
+
+    def refuse():
+        raise PermissionError(errno.EACCES, "Permission denied", "/models/card.json")
+
+    monkeypatch.setattr(zoo, "list_models", refuse)
+    assert_bad_input(cli("zoo", "list"), "Permission denied: /models/card.json")
