@@ -175,6 +175,26 @@ def test_model_folder_unit_and_read_errors(corpus, monkeypatch):
     assert broken.exit_code == 2 and broken.errors[0]["error"] == "Permission denied"
 
 
+def test_remote_code_is_auto_map_or_a_model_index_component_from_outside_the_known_libraries(tmp_path):
+    unet = {"_class_name": "UNet2DModel", "_diffusers_version": "0.36.0", "down_block_types": ["DownBlock2D",
+            "AttnDownBlock2D"], "up_block_types": ["AttnUpBlock2D", "UpBlock2D"], "block_out_channels": [32, 64]}
+    (tmp_path / "unet").mkdir()
+    (tmp_path / "unet" / "config.json").write_text(json.dumps(unet))
+    index = {"_class_name": "StableDiffusionPipeline", "_diffusers_version": "0.36.0",
+             "_ignore_files": ["a.bin", "b.bin"], "feature_extractor": ["transformers", "CLIPImageProcessor"],
+             "safety_checker": ["stable_diffusion", "StableDiffusionSafetyChecker"], "image_encoder": [None, None],
+             "scheduler": ["diffusers", "PNDMScheduler"], "unet": ["diffusers", "UNet2DConditionModel"]}
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    assert scan([tmp_path]).findings == []
+    index["unet"] = ["my_unet", "MyUNet"]  # diffusers imports unet/my_unet.py from the repository
+    (tmp_path / "model_index.json").write_text(json.dumps(index))
+    [finding] = scan([tmp_path]).findings
+    assert finding.rule == "hf-remote-code" and "unet/my_unet.py" in finding.detail
+    custom = {"_class_name": ["pipeline_evil", "EvilPipeline"], "_diffusers_version": "0.36.0"}
+    (tmp_path / "model_index.json").write_text(json.dumps(custom))
+    assert [f.rule for f in scan([tmp_path]).findings] == ["hf-remote-code"]
+
+
 def test_sarif_report_shape(corpus):
     root, _, _ = corpus
     report = scan([root / MALICIOUS / "torch-zip-payload.pt", root / MALICIOUS / "os-system-p0.pkl",

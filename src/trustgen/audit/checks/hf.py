@@ -7,18 +7,53 @@ passes ``trust_remote_code=True``; diffusers does the same for a ``custom_pipeli
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 import json
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from trustgen.audit.scope import Blob, Scope, TooLarge
 
-_LIBRARIES = frozenset({"diffusers", "transformers", "onnxruntime", "flax", "torch", "peft", "sentence_transformers",
-                        "k_diffusion", "scheduling_utils"})
+_LIBRARIES = frozenset({"diffusers", "transformers", "onnxruntime", "onnxruntime.training", "flax", "torch", "peft",
+                        "sentence_transformers", "k_diffusion", "scheduling_utils"})
+"""Libraries a ``model_index.json`` component may come from (diffusers imports them, not a repository file)."""
+_PIPELINE_MODULES = frozenset({
+    "audioldm2", "controlnet", "ddim", "ddpm", "deepfloyd_if", "deprecated", "flux", "kandinsky", "kandinsky2_2",
+    "kandinsky3", "latent_diffusion", "pag", "pixart_alpha", "stable_cascade", "stable_diffusion",
+    "stable_diffusion_3", "stable_diffusion_xl", "stable_video_diffusion", "wuerstchen",
+})
+"""diffusers pipeline subpackages that components name as their library (``["stable_diffusion",
+"StableDiffusionSafetyChecker"]``); those of the installed diffusers are added at run time."""
+MODEL_INDEX = "model_index.json"
 MAX_JSON = 64 << 20
 
 
-def _remote_code(config: dict[str, Any]) -> list[str]:
-    """Sentences naming each request for remote code in a config dict."""
+@functools.cache
+def known_libraries() -> frozenset[str]:
+    """:data:`_LIBRARIES`, :data:`_PIPELINE_MODULES` and the pipeline subpackages of the installed diffusers
+    (found on disk: nothing is imported)."""
+    names = set(_LIBRARIES | _PIPELINE_MODULES)
+    try:
+        spec = importlib.util.find_spec("diffusers")
+    except (ImportError, ValueError):  # pragma: no cover - a broken install
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        for root in spec.submodule_search_locations:
+            pipelines = Path(root) / "pipelines"
+            if pipelines.is_dir():
+                names.update(p.name for p in pipelines.iterdir() if p.is_dir() and not p.name.startswith("_"))
+    return frozenset(names)
+
+
+def _remote_code(config: dict[str, Any], model_index: bool) -> list[str]:
+    """Sentences naming each request for remote code in a config dict.
+
+    Remote code is an ``auto_map`` (transformers), ``custom_pipeline``/``trust_remote_code``, or, in a
+    diffusers ``model_index.json`` only, a ``[module, class]`` component whose module is not a known library
+    (diffusers then imports ``<component>/<module>.py`` from the repository). Other two-string lists, such as
+    a UNet config's ``"down_block_types": ["DownBlock2D", "AttnDownBlock2D"]``, are plain settings.
+    """
     found = []
     auto_map = config.get("auto_map")
     if isinstance(auto_map, dict) and auto_map:
@@ -29,11 +64,15 @@ def _remote_code(config: dict[str, Any]) -> list[str]:
     for key in ("custom_pipeline", "trust_remote_code"):
         if config.get(key):
             found.append(f"{key} = {config[key]!r}")
-    if "_class_name" in config and "_diffusers_version" in config:  # diffusers model_index.json
+    if model_index:
+        known = known_libraries()
         for name, value in config.items():
-            if (isinstance(value, list) and len(value) == 2 and isinstance(value[0], str)
-                    and value[0] not in _LIBRARIES):
-                found.append(f"component {name!r} comes from {value[0]!r}.{value[1]}, a file of the repository")
+            if name.startswith("_") and name != "_class_name":
+                continue
+            if (isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value)
+                    and value[0] not in known):
+                found.append(f"component {name!r} comes from {value[0]!r}.{value[1]}: {value[0]!r} is not a "
+                             f"library diffusers knows, so it loads {name}/{value[0]}.py from the repository")
     return found
 
 
@@ -47,7 +86,8 @@ def check_json(blob: Blob, scope: Scope) -> str:
         scope.add("malformed-file", f"invalid JSON: {exc}")
         return "json"
     if isinstance(config, dict):
-        for sentence in _remote_code(config):
+        model_index = PurePosixPath(blob.name.replace("\\", "/")).name == MODEL_INDEX
+        for sentence in _remote_code(config, model_index):
             scope.add("hf-remote-code", sentence)
     return "json"
 
