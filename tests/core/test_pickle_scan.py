@@ -12,7 +12,7 @@ import random
 import numpy as np
 import pytest
 
-from trustgen.core.pickle_allowlist import ALLOWED_GLOBALS, is_dangerous
+from trustgen.core.pickle_allowlist import ALLOWED_GLOBALS, is_allowed, is_dangerous
 from trustgen.core.pickle_scan import MALFORMED, analyse_pickle_bytes
 from trustgen.core.pickle_scan.opcodes import TABLE
 
@@ -24,6 +24,8 @@ BENIGN = [
     collections.Counter("mississippi"),
     {"t": datetime.datetime(2024, 5, 6, 7, 8, 9), "d": datetime.date(2020, 1, 1)},
     [[{"shared": "x"}] * 3] * 2,  # the memo: one object referenced many times
+    {"r": range(2, 9, 3), "e": ..., "n": NotImplemented, "types": [int, float, str, bool, bytes, list, dict, tuple]},
+    {"dd": collections.defaultdict(list, a=[1]), "q": collections.deque([1, 2], maxlen=4), "fs": frozenset({2})},
 ]
 
 
@@ -36,7 +38,9 @@ class _Recorder(pickle.Unpickler):
 
     def find_class(self, module: str, name: str):
         obj = super().find_class(module, name)
-        self.found.add(f"{obj.__module__}.{name}" if module == "__builtin__" else f"{module}.{name}")
+        if module == "__builtin__":  # Python 2 names (xrange, unicode) as pickle maps them
+            module, name = getattr(obj, "__module__", "builtins"), getattr(obj, "__name__", name)
+        self.found.add(f"{module}.{name}")
         return obj
 
 
@@ -58,6 +62,20 @@ def test_every_opcode_has_a_reader_and_handler():
 
 def test_allowlist_holds_no_known_dangerous_name():
     assert [q for q in ALLOWED_GLOBALS if is_dangerous(*q.rsplit(".", 1))] == []
+
+
+def test_code_running_builtins_are_never_allowed():
+    for name in ("eval", "exec", "compile", "getattr", "setattr", "__import__", "open", "globals", "vars", "input",
+                 "breakpoint", "type", "object", "print", "map", "filter"):
+        assert not is_allowed(f"builtins.{name}"), name
+    for name in ("eval", "exec", "getattr", "__import__", "open"):
+        data = b"\x80\x02cbuiltins\n" + name.encode() + b"\n."
+        assert [(i.rule, i.callable) for i in analyse_pickle_bytes(data).issues] == [
+            ("pickle-dangerous-global", f"builtins.{name}")]
+    # a TorchScript class root allows only names under it, and only when asked for
+    assert is_allowed("__torch__.M", roots=frozenset({"__torch__"})) and not is_allowed("__torch__.M")
+    assert not is_allowed("__torch__x.M", roots=frozenset({"__torch__"}))
+    assert not is_allowed("os.system", roots=frozenset({"__torch__"}))
 
 
 def test_python2_names_and_dotted_paths():

@@ -66,15 +66,17 @@ class Scope:
     depth: int = 0
     in_model_folder: bool = False
     dispatch: Callable[[Blob, Scope], str] | None = None
+    torchscript: bool = False  # a member of a TorchScript archive: its pickles may build __torch__ classes
 
     def add(self, rule: str, detail: str, offset: int | None = None, severity: str | None = None) -> None:
         """Record a finding of ``rule`` (its default severity unless ``severity`` is given)."""
         self.findings.append(Finding(rule, severity or RULES[rule][0], detail, self.member, offset))
 
-    def child(self, name: str) -> Scope:
-        """The scope of an archive member ``name`` one level down."""
+    def child(self, name: str, *, torchscript: bool = False) -> Scope:
+        """The scope of an archive member ``name`` one level down (``torchscript``: of a TorchScript archive)."""
         member = f"{self.member}!/{name}" if self.member else name
-        return Scope(self.settings, self.findings, member, self.depth + 1, self.in_model_folder, self.dispatch)
+        return Scope(self.settings, self.findings, member, self.depth + 1, self.in_model_folder, self.dispatch,
+                     torchscript)
 
     def scan(self, blob: Blob) -> str:
         """Analyse a nested blob with the scanner's dispatcher; returns its format."""

@@ -58,6 +58,18 @@ def _torch_globals() -> set[str]:
     return names
 
 
+_HARMLESS_BUILTINS = _words(
+    "set frozenset bytearray bytes complex slice range bool int float str tuple list dict Ellipsis NotImplemented"
+)
+"""Builtin types that only build a value from data (a ``range(...)``, a ``slice``, a ``set`` under protocol < 4).
+``eval``/``exec``/``compile``/``getattr``/``__import__``/``open``/``type``/``object`` … are never allowed."""
+
+_TORCHSCRIPT_HELPERS = _words(
+    "build_intlist build_tensorlist build_doublelist build_boollist build_tensor_from_id restore_type_tag"
+)
+"""``torch.jit._pickle``: the list and type-tag helpers TorchScript's pickles (``data.pkl``, ``constants.pkl``,
+``code/**/*.debug_pkl``) call; in Python each returns its argument (or an int / None)."""
+
 _NUMPY = {
     f"numpy.{core}.{name}"
     for core in ("core", "_core")
@@ -68,12 +80,13 @@ ALLOWED_GLOBALS: frozenset[str] = frozenset(
     _torch_globals()
     | _NUMPY
     | {
-        "collections.OrderedDict", "collections.Counter",
-        "builtins.set", "builtins.frozenset", "builtins.bytearray", "builtins.complex", "builtins.slice",
+        "collections.OrderedDict", "collections.Counter", "collections.defaultdict", "collections.deque",
+        *(f"builtins.{n}" for n in _HARMLESS_BUILTINS),
         "_codecs.encode",
         "datetime.date", "datetime.time", "datetime.datetime", "datetime.timedelta", "datetime.timezone",
         "argparse.Namespace",
         "joblib.numpy_pickle.NumpyArrayWrapper",
+        *(f"torch.jit._pickle.{n}" for n in _TORCHSCRIPT_HELPERS),
     }
 )
 """``module.name`` strings a checkpoint may import; nothing here runs code or returns a callable."""
@@ -96,9 +109,18 @@ DANGEROUS_NAMES: frozenset[str] = frozenset(
 """Exact names (outside ``DANGEROUS_MODULES``) known to run code or load another pickle."""
 
 
-def is_allowed(qualname: str, extra: frozenset[str] = frozenset()) -> bool:
-    """True if ``module.name`` is on the allowlist (or in ``extra``, the user's additions)."""
-    return qualname in ALLOWED_GLOBALS or qualname in extra
+TORCHSCRIPT_CLASS_ROOT = "__torch__"
+"""TorchScript's classes (``__torch__.MyModule``, ``__torch__.torch.nn.modules.linear.Linear``): inside a
+TorchScript archive its unpickler builds them from the archive's ``code/`` (reported as ``torchscript-code``);
+Python's ``pickle`` cannot import them (there is no ``__torch__`` module)."""
+
+
+def is_allowed(qualname: str, extra: frozenset[str] = frozenset(), roots: frozenset[str] = frozenset()) -> bool:
+    """True if ``module.name`` is on the allowlist, in ``extra`` (the user's additions), or its module is one of
+    ``roots`` or inside it (``roots={"__torch__"}`` for the pickles of a TorchScript archive)."""
+    if qualname in ALLOWED_GLOBALS or qualname in extra:
+        return True
+    return bool(roots) and any(qualname.startswith(f"{root}.") for root in roots)
 
 
 def is_dangerous(module: str, name: str) -> bool:

@@ -114,7 +114,7 @@ def _check_zip_members(zf: zipfile.ZipFile, blob: Blob, scope: Scope) -> str:
         return kind
     if kind == "torchscript":
         scope.add("torchscript-code", "TorchScript archive: torch.jit.load compiles and runs the code in its "
-                  "code/ folder; review it or load only the weights")
+                  "code/ folder (the __torch__ classes its pickles build); review it or load only the weights")
     if kind == "keras":
         from trustgen.audit.checks.keras import check_keras_config
 
@@ -122,7 +122,7 @@ def _check_zip_members(zf: zipfile.ZipFile, blob: Blob, scope: Scope) -> str:
     for info in infos:
         if info.is_dir() or (kind in ("pytorch-zip", "torchscript") and _TORCH_STORAGE.search(info.filename)):
             continue
-        child = scope.child(info.filename)
+        child = scope.child(info.filename, torchscript=kind == "torchscript")
         if info.flag_bits & 0x1:
             child.add("archive-unscanned", "encrypted member; its contents could not be analysed")
             continue

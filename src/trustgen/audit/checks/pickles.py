@@ -6,6 +6,7 @@ import re
 import zipfile
 
 from trustgen.audit.scope import Blob, Scope
+from trustgen.core.pickle_allowlist import TORCHSCRIPT_CLASS_ROOT
 from trustgen.core.pickle_scan import analyse_pickle
 
 _TEXT_OPCODES = frozenset(b"(cI]}lSVdNKJ)iL")
@@ -26,7 +27,10 @@ def looks_like_text_pickle(blob: Blob) -> bool:
 
 
 def check_pickle(blob: Blob, scope: Scope, *, start: int = 0) -> str:
-    """Analyse every pickle stream in ``blob`` (from byte ``start``); returns pickle/pytorch-legacy/joblib."""
+    """Analyse every pickle stream in ``blob`` (from byte ``start``); returns pickle/pytorch-legacy/joblib.
+
+    In a TorchScript archive, ``__torch__.*`` classes are allowed: TorchScript's unpickler builds them from
+    the archive's ``code/``, which the archive check reports as ``torchscript-code``."""
     extra = frozenset(scope.settings.allow)
 
     def opener():
@@ -35,7 +39,8 @@ def check_pickle(blob: Blob, scope: Scope, *, start: int = 0) -> str:
             f.seek(start)
         return f
 
-    analysis = analyse_pickle(opener, blob.size, extra_allowed=extra, start=start)
+    roots = frozenset({TORCHSCRIPT_CLASS_ROOT}) if scope.torchscript else frozenset()
+    analysis = analyse_pickle(opener, blob.size, extra_allowed=extra, start=start, allowed_roots=roots)
     for issue in analysis.issues:
         scope.add(issue.rule, issue.detail, issue.offset, issue.severity)
     if start == 0 and analysis.streams and analysis.end < blob.size:

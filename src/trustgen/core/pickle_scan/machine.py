@@ -40,10 +40,11 @@ class Machine:
     """Runs pickle streams symbolically on one reader, collecting imports and issues."""
 
     def __init__(self, reader: Reader, analysis: PickleAnalysis, *, extra: frozenset[str], depth: int,
-                 follow_joblib: bool, where: str = ""):
+                 follow_joblib: bool, where: str = "", roots: frozenset[str] = frozenset()):
         self.r = reader
         self.a = analysis
         self.extra = extra
+        self.roots = roots  # modules allowed with everything under them (TorchScript's __torch__)
         self.depth = depth
         self.follow_joblib = follow_joblib
         self.where = where  # prefix for nested pickles' messages
@@ -162,7 +163,7 @@ class Machine:
         base = self._data_start if exact else pos
         sub = PickleAnalysis()
         machine = Machine(Reader(io.BytesIO(data), base + len(data), base), sub, extra=self.extra,
-                           depth=self.depth + 1, follow_joblib=False,
+                           depth=self.depth + 1, follow_joblib=False, roots=self.roots,
                            where=f"{self.where}in the pickle nested in the constant at byte {pos}: ")
         try:
             machine.run_stream()
@@ -183,7 +184,7 @@ class Machine:
         g = Global(module, name, pos)
         rec = self.records.get(g.qualname)
         if rec is None:
-            rec = self.records[g.qualname] = ImportRecord(g.qualname, is_allowed(g.qualname, self.extra),
+            rec = self.records[g.qualname] = ImportRecord(g.qualname, is_allowed(g.qualname, self.extra, self.roots),
                                                      is_dangerous(module, name), (op, pos))
         rec.count += 1
         return g
@@ -229,7 +230,7 @@ class Machine:
         flags = dstate[7] if len(dstate) > 7 and isinstance(dstate[7], int) else 0
         if dtype.args[0].startswith("O") or flags & 1:  # object array: a nested pickle stream follows
             inner = Machine(self.r, self.a, extra=self.extra, depth=self.depth, follow_joblib=True,
-                             where=self.where)
+                             where=self.where, roots=self.roots)
             inner.run_stream()
             return
         if state.get("numpy_array_alignment_bytes") is not None:

@@ -24,12 +24,12 @@ from trustgen.core.pickle_scan.reader import Reader
 
 
 def _run(opener: Callable[[], IO[bytes]], size: int | None, analysis: PickleAnalysis, *, extra: frozenset[str],
-         follow_joblib: bool, start: int) -> Machine:
+         follow_joblib: bool, start: int, roots: frozenset[str] = frozenset()) -> Machine:
     """Analyse every pickle in the stream the way its loader would read it."""
     f = opener()
     try:
         reader = Reader(f, size, start)
-        m = Machine(reader, analysis, extra=extra, depth=0, follow_joblib=follow_joblib)
+        m = Machine(reader, analysis, extra=extra, depth=0, follow_joblib=follow_joblib, roots=roots)
         try:
             first = m.run_stream()
         except PickleError as exc:
@@ -65,21 +65,23 @@ def _run(opener: Callable[[], IO[bytes]], size: int | None, analysis: PickleAnal
 
 
 def analyse_pickle(opener: Callable[[], IO[bytes]], size: int | None = None, *,
-                   extra_allowed: frozenset[str] = frozenset(), start: int = 0) -> PickleAnalysis:
+                   extra_allowed: frozenset[str] = frozenset(), start: int = 0,
+                   allowed_roots: frozenset[str] = frozenset()) -> PickleAnalysis:
     """Analyse the pickle stream(s) that ``opener()`` returns, without unpickling anything.
 
     ``size`` (the offset where the stream ends, when known) lets lying length fields be caught before
     a read. ``start`` is the offset of the stream's first byte, for a pickle embedded in a larger file
     (``opener`` must return the stream positioned there); reported offsets count from the file's start.
-    ``extra_allowed`` adds ``module.name`` strings to the allowlist. Issues come back in
+    ``extra_allowed`` adds ``module.name`` strings to the allowlist, ``allowed_roots`` whole module trees
+    (``{"__torch__"}`` for the pickles of a TorchScript archive). Issues come back in
     :attr:`PickleAnalysis.issues`; a stream that is not a pickle gives one ``malformed-file`` issue.
     """
     analysis = PickleAnalysis()
-    m = _run(opener, size, analysis, extra=extra_allowed, follow_joblib=True, start=start)
+    m = _run(opener, size, analysis, extra=extra_allowed, follow_joblib=True, start=start, roots=allowed_roots)
     if m.saw_joblib:
         analysis.kind = "joblib"
         plain = PickleAnalysis()
-        _run(opener, size, plain, extra=extra_allowed, follow_joblib=False, start=start)
+        _run(opener, size, plain, extra=extra_allowed, follow_joblib=False, start=start, roots=allowed_roots)
         seen = {(i.rule, i.offset) for i in analysis.issues}
         analysis.issues.extend(i for i in plain.unsafe if (i.rule, i.offset) not in seen)
     return analysis
