@@ -53,3 +53,33 @@ def test_an_os_error_inside_a_command_is_one_line(cli, monkeypatch):
 
     monkeypatch.setattr(zoo, "list_models", refuse)
     assert_bad_input(cli("zoo", "list"), "Permission denied: /models/card.json")
+
+
+@pytest.mark.parametrize(
+    ("args", "words"),
+    [
+        (["collab", "run", "--sample-steps", "-5"], ["sample_steps must be at least 1", "-5"]),
+        (["collab", "run", "--sample-steps", "0"], ["sample_steps must be at least 1", "all T"]),
+        (["collab", "run", "num_train_timesteps=20", "--sample-steps", "50"], ["sample_steps 50", "T = 20"]),
+        (["collab", "simulate", "--sample-steps", "0"], ["sample_steps must be at least 1"]),
+        (["memorization", "evaluate", "--model", "digits-t2i-memorized", "--per-digit", "0"], ["--per-digit", "0"]),
+        (["diffusion", "evaluate", "--model", "digits-t2i", "--per-digit", "0"], ["--per-digit", "0"]),
+        (["diffusion", "sample", "--model", "digits-ddpm", "--num", "0"], ["--num", "0"]),
+        (["collab", "supernode", "--partition-id", "5", "--num-partitions", "3", "--insecure"],
+         ["--partition-id 5", "ids 0 to 2"]),
+    ],
+)
+def test_values_are_checked_up_front(cli, tmp_path, args, words):
+    result = cli(*args, *(["--out", tmp_path / "r"] if args[0] != "collab" or args[1] != "supernode" else
+                          ["--state-dir", tmp_path / "node"]))
+    assert_bad_input(result, *words)
+    assert not (tmp_path / "r").exists() and not (tmp_path / "node").exists()
+
+
+def test_zero_sample_steps_is_not_all_T():
+    from trustgen.collab.schedule import split_timesteps
+    from trustgen.core.errors import TrustgenError
+
+    assert split_timesteps(20, 5, None) == (list(range(19, 4, -1)), list(range(4, -1, -1)))
+    with pytest.raises(TrustgenError, match="between 1 and 20"):
+        split_timesteps(20, 5, 0)

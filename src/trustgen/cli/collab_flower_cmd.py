@@ -123,10 +123,10 @@ def supernode(
     """Run a Flower SuperNode for one CollaFuse client until stopped."""
     from trustgen.collab.flower.deploy import flower_env, run_foreground, supernode_args
 
-    _loud_insecure(insecure)
-    state_dir.mkdir(parents=True, exist_ok=True)
     args = supernode_args(superlink=superlink_address, partition_id=partition_id, num_partitions=num_partitions,
                           port=port, state_dir=state_dir, root_cert=root_cert, auth_key=key, insecure=insecure)
+    _loud_insecure(insecure)
+    state_dir.mkdir(parents=True, exist_ok=True)
     typer.echo(f"SuperNode for client {partition_id} → {superlink_address}, log {state_dir / 'supernode.log'}",
                err=True)
     raise typer.Exit(run_foreground(args, state_dir / "supernode.log", flower_env(state_dir / "flwr-home")))

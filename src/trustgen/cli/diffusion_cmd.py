@@ -63,6 +63,7 @@ def sample(
     """Sample images; writes samples.npy (float32 N×C×H×W in [-1, 1]), samples.png and their scores."""
     from trustgen.diffusion.experiment import run_sample
 
+    _at_least_one(num=num, steps=steps)
     folder = out_dir(out, "diffusion-sample")
     metrics = run_sample(model, folder, num=num, prompt=prompt, sampler=sampler, steps=steps, seed=seed,
                          guidance_scale=guidance, allow_pickle=allow_pickle, evaluate=evaluate,
@@ -88,6 +89,7 @@ def evaluate(
     from trustgen.core.errors import TrustgenError
     from trustgen.diffusion.experiment import run_evaluate_model, run_evaluate_samples
 
+    _at_least_one(per_digit=per_digit, steps=steps)
     folder = out_dir(out, "diffusion-evaluate")
     if (samples is None) == (model is None):
         raise TrustgenError("give either --samples DIR --dataset NAME, or --model NAME")
@@ -99,3 +101,12 @@ def evaluate(
         metrics = run_evaluate_model(model, folder, per_digit=per_digit, seed=seed, sampler=sampler, steps=steps,
                                      guidance_scale=guidance, progress=progress_enabled(as_json))
     emit(metrics, as_json, folder)
+
+
+def _at_least_one(**values: int | None) -> None:
+    """Counts given on the command line are checked before anything loads."""
+    from trustgen.core.errors import TrustgenError
+
+    for name, value in values.items():
+        if value is not None and value < 1:
+            raise TrustgenError(f"--{name.replace('_', '-')} must be at least 1, got {value}")

@@ -80,8 +80,14 @@ def evaluate(overrides: list[str] = OverridesArg, model: str = ModelOption, seed
              steps: int = typer.Option(25, "--steps", help="DDIM steps of the evaluation generations."),
              out: Path = OutOption, as_json: bool = JsonOption) -> None:
     """The whole NeMo validation on a model trained on digits-memorized (e.g. digits-t2i-memorized)."""
+    from trustgen.core.errors import TrustgenError
     from trustgen.memorization.evaluate import run_evaluate
 
+    if per_digit < 1:
+        raise TrustgenError(f"--per-digit must be at least 1 (samples per digit of the accuracy check), "
+                            f"got {per_digit}")
+    if steps < 1:
+        raise TrustgenError(f"--steps must be at least 1, got {steps}")
     folder = out_dir(out, "memorization-evaluate")
     metrics = run_evaluate(model, folder, seed=seed, s=_settings(overrides, False), per_digit=per_digit,
                            gen_steps=steps, progress=progress_enabled(as_json))

@@ -53,7 +53,7 @@ class CollabSettings(Settings):
     num_train_timesteps: int = Field(1000, ge=2)
     beta_schedule: Literal["linear", "scaled_linear", "squaredcos_cap_v2"] = "squaredcos_cap_v2"
     sampler: Literal["ddpm", "ddim"] = "ddpm"
-    sample_steps: int | None = None  # steps at generation (None: all T, so client evals = t_c exactly)
+    sample_steps: int | None = None  # steps at generation, 1..T (None: all T, so client evals = t_c exactly)
     samples_per_client: int = Field(200, ge=2)
     extractor: str | None = None  # feature space of the fidelity scores (None: the data set's own)
     seed: int = 0
@@ -67,10 +67,24 @@ class CollabSettings(Settings):
                 raise ValueError(f"cut must be in [0, 1], got {c}")
         return value
 
+    @field_validator("sample_steps")
+    @classmethod
+    def _positive_sample_steps(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"sample_steps must be at least 1 (leave it out to sample with all T steps), got {value}")
+        return value
+
     @model_validator(mode="after")
     def _one_cut_per_client(self) -> CollabSettings:
         if isinstance(self.cut, list) and len(self.cut) != self.clients:
             raise ValueError(f"got {len(self.cut)} per-client cuts for {self.clients} clients")
+        return self
+
+    @model_validator(mode="after")
+    def _sample_steps_within_T(self) -> CollabSettings:
+        if self.sample_steps is not None and self.sample_steps > self.num_train_timesteps:
+            raise ValueError(f"sample_steps {self.sample_steps} is more than the T = {self.num_train_timesteps} "
+                             "diffusion steps")
         return self
 
     def client_cuts(self) -> list[float]:

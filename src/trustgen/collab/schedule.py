@@ -84,7 +84,7 @@ def split_timesteps(T: int, t_c: int, steps: int | None) -> tuple[list[int], lis
     """
     from diffusers import DDPMScheduler
 
-    k = steps or T
+    k = T if steps is None else steps  # 0 is an error, not "all T"
     if not 1 <= k <= T:
         raise TrustgenError(f"sample steps must be between 1 and {T}, got {k}")
     sched: Any = DDPMScheduler(num_train_timesteps=T)

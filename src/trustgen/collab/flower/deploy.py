@@ -76,6 +76,9 @@ def supernode_args(*, superlink: str, partition_id: int, num_partitions: int, po
                    state_dir: Path | None = None, root_cert: Path | None = None, auth_key: Path | None = None,
                    insecure: bool = False) -> list[str]:
     """``flower-supernode`` arguments for client ``partition_id`` (its node config names the client)."""
+    if not 0 <= partition_id < num_partitions:
+        raise TrustgenError(f"--partition-id {partition_id} does not name one of {num_partitions} clients "
+                            f"(--num-partitions {num_partitions}: ids 0 to {num_partitions - 1})")
     config = f"partition-id={partition_id} num-partitions={num_partitions}"
     if state_dir is not None:
         config += f' state-dir="{state_dir.resolve()}"'
