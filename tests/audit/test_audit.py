@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from corpus import BENIGN, MALFORMED, MALICIOUS, C, G, Sample, assemble, build_corpus
 
@@ -20,7 +21,9 @@ from cli_support import assert_bad_input, trustgen
 from trustgen.audit import RULES, AuditSettings, scan
 from trustgen.audit.checks.safetensors import check_safetensors
 from trustgen.audit.report import to_sarif
+from trustgen.audit.scanner import collect
 from trustgen.audit.scope import Blob, Scope
+from trustgen.core.errors import TrustgenError
 
 
 @pytest.fixture(scope="module")
@@ -152,7 +155,7 @@ def test_limits_catch_bombs_and_depth(tmp_path):
     assert [f.rule for f in shallow.findings] == ["archive-depth"] and shallow.exit_code == 1
     bomb = tmp_path / "zeros.zip"
     with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf:
-        zf.writestr("zeros.bin", b"\0" * 2_000_000)
+        zf.writestr("zeros.txt", b"0" * 2_000_000)
     assert scan([bomb]).exit_code == 0
     small_limits = AuditSettings(bomb_min_bytes=1_000_000, max_ratio=50)
     assert [f.rule for f in scan([bomb], small_limits).findings] == ["archive-bomb"]
@@ -274,6 +277,75 @@ def test_cli_strict_and_bad_input(corpus, tmp_path):
     assert_bad_input(trustgen("audit", tmp_path / "nope.pt"), "path not found", "nope.pt")
     assert_bad_input(trustgen("audit", obj, "--format", "xml"), "unknown report format", "xml")
     assert_bad_input(trustgen("audit", obj, "--output", tmp_path), "cannot write the report")
+
+
+def test_a_file_the_audit_cannot_read_never_passes_as_clean(tmp_path):
+    weights = tmp_path / "weights.bin"
+    weights.write_bytes(np.random.default_rng(0).bytes(4096))
+    report = scan([weights])
+    [fr] = report.files
+    assert (fr.format, fr.verdict, [f.rule for f in fr.findings], report.exit_code) == (
+        "unknown", "unverified", ["unverified"], 1)
+    assert scan([weights], AuditSettings(allow_unknown=True)).exit_code == 0
+    assert scan([weights], AuditSettings(allow_unknown=True, strict=True)).exit_code == 0  # the opt-out is explicit
+    (tmp_path / "train.py").write_text("print('hi')\n")  # code outside a model folder: not vouched for either
+    (tmp_path / "gone.safetensors").symlink_to(tmp_path / "missing")  # a cache link to a blob never downloaded
+    verdicts = {Path(r.path).name: (r.format, r.verdict) for r in scan([tmp_path]).files}
+    assert verdicts == {"weights.bin": ("unknown", "unverified"), "train.py": ("python", "unverified"),
+                        "gone.safetensors": ("special", "unverified")}
+    in_zip = tmp_path / "bundle.zip"
+    import zipfile
+
+    with zipfile.ZipFile(in_zip, "w") as zf:
+        zf.writestr("blob.bin", weights.read_bytes())
+    [f] = scan([in_zip]).findings
+    assert (f.rule, f.member) == ("unverified", "blob.bin")
+
+
+def test_onnx_external_data_beside_its_model_is_verified_by_the_model(tmp_path):
+    from corpus import _onnx
+
+    _onnx(tmp_path / "model.onnx", external="model.onnx.data", size=4)
+    (tmp_path / "model.onnx.data").write_bytes(np.ones((4, 4), dtype=np.float32).tobytes())
+    (tmp_path / "stray.data").write_bytes(np.random.default_rng(1).bytes(64))
+    report = scan([tmp_path])
+    assert {Path(r.path).name: (r.format, r.verdict) for r in report.files} == {
+        "model.onnx": ("onnx", "clean"), "model.onnx.data": ("onnx-external-data", "clean"),
+        "stray.data": ("unknown", "unverified")}
+
+
+def test_hugging_face_cache_files_are_scanned_under_their_snapshot_names(tmp_path):
+    """snapshots/<rev>/x links to blobs/<sha>: the name (config.json, modeling_x.py) is what loaders go by."""
+    repo = tmp_path / "models--org--name"
+    blobs, snap = repo / "blobs", repo / "snapshots" / "abc123"
+    blobs.mkdir(parents=True)
+    snap.mkdir(parents=True)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("abc123")
+    files = {"config.json": json.dumps({"model_type": "x", "auto_map": {"AutoModel": "modeling_x.X"}}),
+             "modeling_x.py": "import os\n"}
+    for i, (name, text) in enumerate(files.items()):
+        (blobs / f"{i:040d}").write_text(text)
+        (snap / name).symlink_to(Path("..") / ".." / "blobs" / f"{i:040d}")
+    report = scan([repo])
+    by_name = {Path(r.path).name: r for r in report.files}
+    assert set(by_name) == {"main", "config.json", "modeling_x.py"}
+    assert [f.rule for f in by_name["config.json"].findings] == ["hf-remote-code"]
+    assert [f.rule for f in by_name["modeling_x.py"].findings] == ["python-code"]
+
+
+def test_cli_unknown_files_empty_folders_and_globs(tmp_path):
+    (tmp_path / "weights.bin").write_bytes(np.random.default_rng(0).bytes(512))
+    unknown = trustgen("audit", tmp_path / "weights.bin", "--no-hash")
+    assert unknown.returncode == 1 and "UNVERIFIED" in unknown.stdout and "--allow-unknown" in unknown.stdout
+    allowed = trustgen("audit", tmp_path / "weights.bin", "--allow-unknown", "--strict", "--no-hash")
+    assert allowed.returncode == 0 and "let through by --allow-unknown" in allowed.stdout
+    (tmp_path / "empty").mkdir()
+    assert_bad_input(trustgen("audit", tmp_path / "empty", "--strict"), "nothing to audit", "empty folder")
+    assert_bad_input(trustgen("audit", str(tmp_path / "*.safetensors")), "nothing to audit", "no file matches")
+    assert [Path(p).name for p, _ in collect([str(tmp_path / "*.bin")])] == ["weights.bin"]  # a quoted glob
+    with pytest.raises(TrustgenError, match="no paths given"):
+        collect([])
 
 
 @pytest.mark.slow

@@ -22,5 +22,7 @@ class AuditSettings(BaseModel):
     max_members: int = Field(100_000, gt=0, description="most members one archive may have")
     allow: list[str] = Field(default_factory=list,
                              description="extra module.name imports to allow in pickles (your own classes)")
-    strict: bool = Field(False, description="low-severity findings and unsupported files also fail the scan")
+    strict: bool = Field(False, description="low-severity findings also fail the scan")
+    allow_unknown: bool = Field(False, description="unverified files (unknown binaries, Python outside a model "
+                                                   "folder, not regular files) do not fail the scan")
     hash_files: bool = Field(True, description="compute each file's sha256 (reads every byte once)")

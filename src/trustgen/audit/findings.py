@@ -1,10 +1,11 @@
 """Findings, per-file reports and the scan report, with the rule catalogue and the exit-code rule.
 
-A file's verdict: ``unsafe`` if any finding (other than malformation) is of severity medium or higher,
-else ``malformed`` if it cannot be read as what it is, ``unsupported`` if trustgen does not know its
-format, else ``clean`` (possibly with low-severity advice). ``trustgen audit`` exits 1 when any file
-is unsafe or malformed (with ``--strict`` also on low findings and unsupported files), 2 when a path
-could not be read.
+A file's verdict: ``unsafe`` if any finding (other than malformation or ``unverified``) is of severity
+medium or higher, else ``malformed`` if it cannot be read as what it is, ``unverified`` if trustgen cannot
+tell what it is (an unknown binary, Python code outside a model folder, a file that is not a regular file),
+else ``clean`` (possibly with low-severity advice). ``trustgen audit`` exits 1 when any file is unsafe,
+malformed or unverified (``--allow-unknown`` lets unverified files pass; ``--strict`` also fails on low
+findings), 2 when a path could not be read or holds nothing to audit.
 """
 
 from __future__ import annotations
@@ -16,12 +17,15 @@ from trustgen.core.pickle_scan import CRITICAL, HIGH, LOW, MALFORMED, MEDIUM, PI
 
 SEVERITIES = (LOW, MEDIUM, HIGH, CRITICAL)
 RANK = {s: i for i, s in enumerate(SEVERITIES)}
-VERDICTS = ("clean", "unsafe", "malformed", "unsupported")
+UNVERIFIED = "unverified"
+VERDICTS = ("clean", "unsafe", "malformed", UNVERIFIED)
 
 RULES: dict[str, tuple[str, str]] = {
     **PICKLE_RULES,
     MALFORMED: (MEDIUM, "The file cannot be read as the format its bytes or its name claim (truncated, lying "
                         "header, corrupt)."),
+    UNVERIFIED: (MEDIUM, "trustgen cannot tell what the file is (an unknown binary, Python code outside a model "
+                         "folder, not a regular file), so it cannot vouch for what loading it runs."),
     "format-mismatch": (HIGH, "The file name claims one format and the bytes are another; tools that trust the "
                               "extension skip or mis-load it."),
     "polyglot": (HIGH, "The bytes are valid as two formats at once; different loaders see different contents."),
@@ -81,33 +85,34 @@ class FileReport:
     size: int = 0
     sha256: str | None = None
     findings: list[Finding] = field(default_factory=list)
+    references: list[str] = field(default_factory=list, repr=False)  # an ONNX model's external data files
 
     @property
     def verdict(self) -> str:
-        if any(f.rule != MALFORMED and RANK[f.severity] >= RANK[MEDIUM] for f in self.findings):
+        if any(f.rule not in (MALFORMED, UNVERIFIED) and RANK[f.severity] >= RANK[MEDIUM] for f in self.findings):
             return "unsafe"
         if any(f.rule == MALFORMED for f in self.findings):
             return "malformed"
-        if self.format in UNSUPPORTED_FORMATS:
-            return "unsupported"
+        if any(f.rule == UNVERIFIED for f in self.findings):
+            return UNVERIFIED
         return "clean"
 
     @property
     def max_severity(self) -> str | None:
         return max((f.severity for f in self.findings), key=RANK.__getitem__, default=None)
 
-    def fails(self, strict: bool) -> bool:
-        """True if this file makes the scan exit 1."""
-        if self.verdict in ("unsafe", "malformed"):
+    def fails(self, strict: bool, allow_unknown: bool = False) -> bool:
+        """True if this file makes the scan exit 1 (an unverified file passes only with ``allow_unknown``)."""
+        verdict = self.verdict
+        if verdict in ("unsafe", "malformed"):
             return True
-        return strict and (self.verdict == "unsupported" or bool(self.findings))
+        if verdict == UNVERIFIED:
+            return not allow_unknown
+        return strict and bool(self.findings)
 
     def to_dict(self) -> dict[str, Any]:
         return {"path": self.path, "format": self.format, "size": self.size, "sha256": self.sha256,
                 "verdict": self.verdict, "findings": [f.to_dict() for f in self.findings]}
-
-
-UNSUPPORTED_FORMATS = frozenset({"unknown", "python", "special"})
 
 
 @dataclass
@@ -117,6 +122,7 @@ class AuditReport:
     files: list[FileReport] = field(default_factory=list)
     errors: list[dict[str, str]] = field(default_factory=list)
     strict: bool = False
+    allow_unknown: bool = False
 
     @property
     def findings(self) -> list[Finding]:
@@ -128,15 +134,20 @@ class AuditReport:
 
     @property
     def exit_code(self) -> int:
-        """0 nothing found, 1 findings (unsafe or malformed files), 2 a path could not be read."""
+        """0 nothing found, 1 findings (unsafe, malformed or unverified files), 2 a path could not be read."""
         if self.errors:
             return 2
-        return 1 if any(r.fails(self.strict) for r in self.files) else 0
+        return 1 if any(self.fails(r) for r in self.files) else 0
+
+    def fails(self, report: FileReport) -> bool:
+        """True if ``report``'s file makes this scan exit 1 (under its strict / allow-unknown settings)."""
+        return report.fails(self.strict, self.allow_unknown)
 
     def summary(self) -> dict[str, Any]:
         verdicts = {v: sum(r.verdict == v for r in self.files) for v in VERDICTS}
         return {"files": len(self.files), "findings": len(self.findings), "max_severity": self.max_severity,
-                "verdicts": verdicts, "strict": self.strict, "exit_code": self.exit_code}
+                "verdicts": verdicts, "strict": self.strict, "allow_unknown": self.allow_unknown,
+                "exit_code": self.exit_code}
 
     def to_dict(self) -> dict[str, Any]:
         from trustgen import __version__

@@ -13,7 +13,7 @@ SARIF_SCHEMA = "https://json.schemastore.org/sarif-2.1.0.json"
 _SARIF_LEVEL = {"critical": "error", "high": "error", "medium": "warning", "low": "note"}
 _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.0", "low": "2.0"}  # GitHub's scale
 _STYLE = {"critical": "bold red", "high": "red", "medium": "yellow", "low": "cyan",
-          "unsafe": "bold red", "malformed": "bold magenta", "unsupported": "yellow", "clean": "green"}
+          "unsafe": "bold red", "malformed": "bold magenta", "unverified": "yellow", "clean": "green"}
 
 
 def to_json(report: AuditReport) -> str:
@@ -104,12 +104,20 @@ def render_text(report: AuditReport, console: Any) -> None:
     for e in report.errors:
         console.print(f"[bold red]ERROR[/bold red]       {escape(e['path'])}: {escape(e['error'])}")
     code = report.exit_code
+    modes = ", ".join(m for m, on in (("strict", report.strict), ("unknown files allowed", report.allow_unknown)) if on)
+    modes = f" ({modes})" if modes else ""
     if code == 0:
-        console.print("[green]result: nothing found[/green]" + (" (strict)" if report.strict else ""))
+        accepted = sum(r.verdict == "unverified" for r in report.files)
+        extra = f", {accepted} unverified file(s) let through by --allow-unknown" if accepted else ""
+        console.print(f"[green]result: nothing found{modes}{extra}[/green]")
     elif code == 1:
-        bad = sum(r.fails(report.strict) for r in report.files)
-        console.print(f"[bold red]result: {bad} file(s) failed{' (strict)' if report.strict else ''} — do not "
-                      "load them until you have read the findings[/bold red]")
+        bad = sum(report.fails(r) for r in report.files)
+        console.print(f"[bold red]result: {bad} file(s) failed{modes} — do not load them until you have read the "
+                      "findings[/bold red]")
+        unverified = sum(report.fails(r) and r.verdict == "unverified" for r in report.files)
+        if unverified:
+            console.print(f"[yellow]{unverified} of them could not be verified (trustgen cannot tell what they "
+                          "are); --allow-unknown lets such files pass[/yellow]")
     else:
         console.print(f"[bold red]result: {len(report.errors)} path(s) could not be read[/bold red]")
 

@@ -67,6 +67,7 @@ class Scope:
     in_model_folder: bool = False
     dispatch: Callable[[Blob, Scope], str] | None = None
     torchscript: bool = False  # a member of a TorchScript archive: its pickles may build __torch__ classes
+    references: list[str] = field(default_factory=list)  # files a top-level ONNX model reads its tensors from
 
     def add(self, rule: str, detail: str, offset: int | None = None, severity: str | None = None) -> None:
         """Record a finding of ``rule`` (its default severity unless ``severity`` is given)."""
@@ -76,7 +77,7 @@ class Scope:
         """The scope of an archive member ``name`` one level down (``torchscript``: of a TorchScript archive)."""
         member = f"{self.member}!/{name}" if self.member else name
         return Scope(self.settings, self.findings, member, self.depth + 1, self.in_model_folder, self.dispatch,
-                     torchscript)
+                     torchscript, self.references)
 
     def scan(self, blob: Blob) -> str:
         """Analyse a nested blob with the scanner's dispatcher; returns its format."""

@@ -14,14 +14,17 @@ def audit(
     fmt: str = typer.Option("text", "--format", "-f", help="Report format: text, json or sarif."),
     output: Path = typer.Option(None, "--output", "-o", help="Write the report to this file (atomically) instead "
                                                              "of stdout."),
-    strict: bool = typer.Option(False, "--strict", help="Also fail on low-severity findings and unsupported "
-                                                        "files."),
+    strict: bool = typer.Option(False, "--strict", help="Also fail on low-severity findings (advice)."),
+    allow_unknown: bool = typer.Option(False, "--allow-unknown", help="Let unverified files pass: unknown binaries, "
+                                                                      "Python outside a model folder, files that "
+                                                                      "are not regular files (still reported)."),
     allow: list[str] = typer.Option([], "--allow", help="Also allow this module.name in pickles (repeatable; "
                                                         "for your own classes)."),
     no_hash: bool = typer.Option(False, "--no-hash", help="Skip the sha256 of each file (the only step that "
                                                           "reads all of a large file)."),
 ) -> None:
-    """Audit model files without loading them. Exit 0: nothing found; 1: unsafe or malformed files; 2: error."""
+    """Audit model files without loading them. Exit 0: nothing found; 1: unsafe, malformed or unverified files;
+    2: bad input (a path not found, an empty folder, a glob that matches nothing) or a file that cannot be read."""
     from rich.console import Console
 
     from trustgen.audit import AuditSettings, scan
@@ -33,7 +36,7 @@ def audit(
     bad = [a for a in allow if "." not in a.strip(".")]
     if bad:
         raise TrustgenError(f"--allow takes module.name, got {bad[0]!r}")
-    report = scan(paths, AuditSettings(strict=strict, allow=allow, hash_files=not no_hash))
+    report = scan(paths, AuditSettings(strict=strict, allow=allow, hash_files=not no_hash, allow_unknown=allow_unknown))
     if output is not None:
         from trustgen.core.runs import write_text_atomic
 

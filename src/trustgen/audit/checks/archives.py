@@ -26,6 +26,15 @@ from trustgen.audit.scope import Blob, Scope, TooLarge
 _TORCH_STORAGE = re.compile(r"(^|/)data/\d+$")
 
 
+def _is_storage(name: str, pickles: set[str]) -> bool:
+    """A raw tensor storage of a torch zip: ``<p>/data/<key>``, or ``<p>/<x>/<key>`` beside a ``<p>/<x>.pkl``
+    (TorchScript keeps ``constants.pkl``'s tensors in ``constants/``, ``traced_inputs.pkl``'s in ``traced_inputs/``)."""
+    if _TORCH_STORAGE.search(name):
+        return True
+    folder, _, key = name.rpartition("/")
+    return key.isdigit() and folder in pickles
+
+
 def _unsafe_name(name: str) -> str | None:
     """Why a member name escapes the extraction folder, or None."""
     norm = name.replace("\\", "/")
@@ -119,8 +128,9 @@ def _check_zip_members(zf: zipfile.ZipFile, blob: Blob, scope: Scope) -> str:
         from trustgen.audit.checks.keras import check_keras_config
 
         check_keras_config(_read_member(zf, "config.json", scope), scope.child("config.json"))
+    pickles = {n[:-len(".pkl")] for n in names if n.endswith(".pkl")}
     for info in infos:
-        if info.is_dir() or (kind in ("pytorch-zip", "torchscript") and _TORCH_STORAGE.search(info.filename)):
+        if info.is_dir() or (kind in ("pytorch-zip", "torchscript") and _is_storage(info.filename, pickles)):
             continue
         child = scope.child(info.filename, torchscript=kind == "torchscript")
         if info.flag_bits & 0x1:

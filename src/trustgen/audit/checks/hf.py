@@ -93,8 +93,14 @@ def check_json(blob: Blob, scope: Scope) -> str:
 
 
 def check_python(blob: Blob, scope: Scope) -> str:
-    """A Python file is code; inside a model folder, remote-code loading imports it."""
+    """A Python file is code; inside a model folder, remote-code loading imports it. TorchScript's ``code/``
+    is covered by its archive's ``torchscript-code`` advice; elsewhere the file is ``unverified``."""
+    if scope.torchscript:
+        return "python"
     if scope.in_model_folder:
         scope.add("python-code", f"{blob.name}: Python code shipped with the model; trust_remote_code=True or a "
                   "custom pipeline would import it — review it before loading")
+    else:
+        scope.add("unverified", f"{blob.name}: Python code; trustgen does not analyse code, so it cannot vouch "
+                  "for it (it is remote code only inside a folder with a config.json or model_index.json)")
     return "python"

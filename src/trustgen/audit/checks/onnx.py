@@ -163,6 +163,8 @@ class _Walker:
         if location and (norm.startswith("/") or norm[1:3] == ":/" or ".." in PurePosixPath(norm).parts):
             self.scope.add("onnx-external-data", f"tensor {name!r} reads its data from {location!r}, outside the "
                            "model folder")
+        elif location and self.scope.member is None and location not in self.scope.references:
+            self.scope.references.append(location)  # raw tensor bytes beside the model: not a file to verify
 
 
 def check_onnx(blob: Blob, scope: Scope) -> str:
