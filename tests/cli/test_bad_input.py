@@ -83,3 +83,43 @@ def test_zero_sample_steps_is_not_all_T():
     assert split_timesteps(20, 5, None) == (list(range(19, 4, -1)), list(range(4, -1, -1)))
     with pytest.raises(TrustgenError, match="between 1 and 20"):
         split_timesteps(20, 5, 0)
+
+
+FLWR_BOX = """\
+╭─ Error ──────────────────────────────────────────────────────────────────────╮
+│ Connection to the SuperLink is unavailable. Please check your network        │
+│ connection and 'address' in the SuperLink connection configuration.          │
+╰──────────────────────────────────────────────────────────────────────────────╯
+"""
+
+
+def test_register_names_the_missing_file(cli, tmp_path):
+    key = tmp_path / "node-0.pub"
+    key.write_text("ecdsa-sha2-nistp384 AAAA\n")
+    home = ["--home", tmp_path / "home"]
+    assert_bad_input(cli("collab", "register", key, "--root-cert", tmp_path / "ca.pem", *home),
+                     f"--root-cert {tmp_path / 'ca.pem'}", "file not found")
+    assert_bad_input(cli("collab", "register", tmp_path / "node-9.pub", "--root-cert", key, *home),
+                     str(tmp_path / "node-9.pub"), "file not found")
+    assert_bad_input(cli("collab", "register", key, *home), "registering needs --root-cert")
+    assert_bad_input(cli("collab", "supernode", "--partition-id", "0", "--num-partitions", "1", "--root-cert",
+                         tmp_path / "ca.pem", "--state-dir", tmp_path / "node"), "--root-cert", "file not found")
+
+
+def test_a_flwr_failure_reports_its_message_not_its_box(cli, tmp_path, monkeypatch):
+    import subprocess
+
+    from trustgen.collab.flower import deploy
+
+    assert deploy.flwr_message("Using SuperLink: trustgen\n" + FLWR_BOX) == (
+        "Connection to the SuperLink is unavailable. Please check your network connection and 'address' in the "
+        "SuperLink connection configuration.")
+    assert deploy.flwr_message("starting\nValueError: bad round\n\n") == "ValueError: bad round"
+    monkeypatch.setattr(deploy.subprocess, "run",
+                        lambda args, **kw: subprocess.CompletedProcess(args, 1, "Using SuperLink\n", FLWR_BOX))
+    (tmp_path / "ca.pem").write_text("")
+    (tmp_path / "node-0.pub").write_text("")
+    result = cli("collab", "register", tmp_path / "node-0.pub", "--root-cert", tmp_path / "ca.pem",
+                 "--superlink", "10.0.0.1:9093", "--home", tmp_path / "home")
+    assert_bad_input(result, "registering", "10.0.0.1:9093", "Connection to the SuperLink is unavailable")
+    assert "╰" not in result.stderr and "│" not in result.stderr

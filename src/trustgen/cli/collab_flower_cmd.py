@@ -176,8 +176,11 @@ def submit(
                       workdir=folder / "flower-submit", client_app=client_app, log=log)
     metrics_file = folder / "metrics.json"
     if code != 0 or not metrics_file.is_file():
-        raise TrustgenError(f"the Flower run did not finish (flwr exit {code}); see {log} and "
-                            f"{folder / 'federation.md'}")
+        from trustgen.collab.flower.deploy import flwr_message
+
+        said = flwr_message(log.read_text(errors="replace")) if log.is_file() else "no log"
+        raise TrustgenError(f"the Flower run did not finish (flwr exit {code}): {said} (full log {log}; "
+                            f"on the SuperLink's host: {folder / 'federation.log'})")
     metrics = json.loads(metrics_file.read_text())
     emit(metrics if as_json else _summary(metrics), as_json, folder)
 

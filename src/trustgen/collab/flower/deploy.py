@@ -86,10 +86,7 @@ def supernode_args(*, superlink: str, partition_id: int, num_partitions: int, po
             "--node-config", config, "--max-retries", "100000"]
     if insecure:
         return [*args, "--insecure"]
-    if root_cert is None or not root_cert.is_file():
-        raise TrustgenError("the SuperNode needs --root-cert CA.pem (the CA that signed the SuperLink's "
-                            "certificate) or an explicit --insecure")
-    args += ["--root-certificates", str(root_cert)]
+    args += ["--root-certificates", str(_root_cert(root_cert, "the SuperNode"))]
     if auth_key is not None:
         if not auth_key.is_file():
             raise TrustgenError(f"SuperNode key not found: {auth_key}")
@@ -183,14 +180,46 @@ def run_foreground(args: list[str], log: Path, env: dict[str, str], timeout: flo
     return proc.proc.returncode if proc.proc.returncode is not None else 130
 
 
-def connection_home(folder: Path, superlink: str, root_cert: Path | None, insecure: bool) -> Path:
+def _root_cert(root_cert: Path | None, who: str) -> Path:
+    """The CA certificate that verifies the SuperLink: given, and an existing file."""
+    if root_cert is None:
+        raise TrustgenError(f"{who} needs --root-cert CA.pem (the CA that signed the SuperLink's certificate) "
+                            "or an explicit --insecure")
+    if not root_cert.is_file():
+        reason = "is not a file" if root_cert.exists() else "file not found"
+        raise TrustgenError(f"--root-cert {root_cert}: {reason}")
+    return root_cert
+
+
+def flwr_message(output: str) -> str:
+    """The message of ``flwr``'s output as one line: the text inside its last boxed panel (``╭─ Error ─╮ … ╰─╯``),
+    else its last non-empty line, with the box drawing removed."""
+    lines = [line.rstrip() for line in output.splitlines()]
+    starts = [i for i, line in enumerate(lines) if line.lstrip().startswith("╭")]
+    if starts:
+        body = []
+        for line in lines[starts[-1] + 1:]:
+            if line.lstrip().startswith("╰"):
+                break
+            body.append(line.strip().strip("│").strip())
+        text = " ".join(part for part in body if part)
+        if text:
+            return text
+    plain = [line.strip().strip("│╭╮╰╯─").strip() for line in lines]
+    plain = [line for line in plain if line]
+    return plain[-1] if plain else "no output"
+
+
+def connection_home(folder: Path, superlink: str, root_cert: Path | None, insecure: bool,
+                    who: str = "submitting") -> Path:
     """A Flower home (``config.toml``) with one SuperLink connection, ``trustgen``, for ``flwr`` commands."""
     import tomli_w
 
-    if not insecure and (root_cert is None or not root_cert.is_file()):
-        raise TrustgenError("submitting needs --root-cert CA.pem to verify the SuperLink, or an explicit --insecure")
     connection: dict[str, Any] = {"address": superlink}
-    connection.update({"insecure": True} if insecure else {"root-certificates": str(Path(root_cert or "").resolve())})
+    if insecure:
+        connection["insecure"] = True
+    else:
+        connection["root-certificates"] = str(_root_cert(root_cert, who).resolve())
     home = folder / "flwr-home"
     home.mkdir(parents=True, exist_ok=True)
     (home / "config.toml").write_text(tomli_w.dumps({"superlink": {"default": CONNECTION, CONNECTION: connection}}))
@@ -226,9 +255,12 @@ def submit(job: ServerJob, *, superlink: str, root_cert: Path | None, insecure: 
 def register_node(public_key: Path, *, superlink: str, root_cert: Path | None, insecure: bool,
                   workdir: Path) -> str:
     """Authorise a SuperNode's public key on the SuperLink (``flwr supernode register``); returns flwr's output."""
-    home = connection_home(workdir, superlink, root_cert, insecure)
+    if not public_key.is_file():
+        raise TrustgenError(f"public key {public_key}: file not found")
+    home = connection_home(workdir, superlink, root_cert, insecure, who="registering")
     done = subprocess.run([flower_bin("flwr"), "supernode", "register", str(public_key), CONNECTION],
                           capture_output=True, text=True, env=flower_env(home), timeout=120)
     if done.returncode != 0:
-        raise TrustgenError(f"flwr supernode register failed: {(done.stderr or done.stdout).strip().splitlines()[-1:]}")
+        raise TrustgenError(f"registering {public_key} with {superlink} failed: "
+                            f"{flwr_message(done.stderr or done.stdout)}")
     return done.stdout
