@@ -9,7 +9,7 @@ export TRANSFORMERS_OFFLINE := 1
 export HF_HUB_DISABLE_PROGRESS_BARS := 1
 export TOKENIZERS_PARALLELISM := false
 
-.PHONY: install demo test test-fast bench bench-audit bench-textattack bench-memorization zoo lint clean
+.PHONY: install demo test test-full bench bench-audit bench-textattack bench-memorization zoo lint clean
 
 # Idempotent: creates .venv if missing, installs the exact pins of requirements.lock, then the packages
 # of requirements/nodeps.lock with --no-deps, the data-only packages of requirements/data.lock into
@@ -30,11 +30,15 @@ $(STAMP): requirements.lock requirements/nodeps.lock requirements/data.lock pypr
 demo: install
 	$(VENV)/bin/trustgen demo --out runs/demo
 
+# The default suite: every capability's behaviour on tiny configs and small samples of the zoo models,
+# the Flower deployment's faults included (≤ 10 min with install on 2 cores). The long end-to-end checks
+# (the whole demo, SmolLM2 attack loops, long memorization runs, the Ray simulation) are `slow`:
 test: install
-	$(PY) -m pytest -q
-
-test-fast: install
 	$(PY) -m pytest -q -m "not slow"
+
+# Everything, the slow end-to-end checks included (about half an hour on 2 cores).
+test-full: install
+	$(PY) -m pytest -q
 
 bench: install
 	$(PY) benchmarks/bench_diffusion.py
@@ -59,6 +63,7 @@ zoo: install
 lint: install
 	$(VENV)/bin/ruff check src tests benchmarks scripts
 	$(VENV)/bin/mypy
+	$(PY) scripts/check_architecture.py
 
 clean:
 	rm -rf runs .pytest_cache .mypy_cache .ruff_cache

@@ -10,8 +10,9 @@ Rules (``DESIGN.md``):
    module is an error; a private name is private to its module.
 4. **No cycles** between modules, counting imports inside functions (a lazy import hides a cycle from
    Python, not from a reader).
-5. **Library code does not import an ``experiment`` module** of another package: experiments are the top of
-   a capability (data in, run folder out) and only ``cli`` (and the demo) drive them.
+5. **Library code does not import an ``experiment`` module**: experiments are the top of a capability (data
+   in, run folder out); only ``cli``, the demo and the same capability's other entry points (``experiment``,
+   ``sweep``) drive them. What two packages share lives in a library module.
 
 Run: ``python scripts/check_architecture.py [SRC_ROOT]`` — prints one line per violation, exit 1 if any.
 """
@@ -28,6 +29,7 @@ PACKAGE = "trustgen"
 FOUNDATION = {"core"}
 SHARED_LAYERS = {"diffusion", "classifiers"}
 TOP = {"cli", "demo", "__main__", "__init__"}
+ENTRY_MODULES = {"experiment", "sweep"}  # run-folder entry points; they may drive their own package's experiment
 
 
 @dataclass(frozen=True)
@@ -158,7 +160,11 @@ def check_experiment_imports(edges: list[Edge]) -> Iterator[Violation]:
         src = top_package(e.source)
         if src in TOP:
             continue
-        if e.target.endswith(".experiment") and not e.source.endswith(".experiment"):
+        if not e.target.endswith(".experiment"):
+            continue
+        package_init = e.source.count(".") == 1  # a capability's public __init__ re-exports its experiment
+        entry_point = package_init or e.source.rsplit(".", 1)[-1] in ENTRY_MODULES
+        if not (entry_point and top_package(e.source) == top_package(e.target)):
             yield Violation(e.source, e.line, "experiment import", f"library code imports {e.target}")
 
 

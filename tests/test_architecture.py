@@ -40,6 +40,7 @@ def test_a_bad_package_is_caught_on_every_rule(tmp_path):
         "fairness/algo.py": "from trustgen.fairness.experiment import run\n",  # library code importing an experiment
         "memorization/__init__.py": "",
         "memorization/m.py": "from trustgen.fairness.x import y\n",  # capability importing another capability
+        "memorization/experiment.py": "from trustgen.fairness.experiment import run\n",  # and its experiment
         "audit/__init__.py": "",
         "audit/p.py": "from trustgen.audit.q import g\ndef f():\n    pass\n",
         "audit/q.py": "def g():\n    from trustgen.audit.p import f\n",  # a cycle hidden inside a function
@@ -53,6 +54,8 @@ def test_a_bad_package_is_caught_on_every_rule(tmp_path):
         ("layers", "trustgen.core.d"),
         ("experiment import", "trustgen.fairness.algo"),
         ("independent capabilities", "trustgen.memorization.m"),
+        ("independent capabilities", "trustgen.memorization.experiment"),
+        ("experiment import", "trustgen.memorization.experiment"),
         ("cycle", "trustgen.audit.p"),
     }, found
 

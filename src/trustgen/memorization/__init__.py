@@ -5,4 +5,69 @@ Implements NeMo (Hintersdorf, Struppek, Kersting, Dziedzic, Boenisch: "Finding N
 Neurons Responsible for Memorization in Diffusion Models", NeurIPS 2024) and, as a second detector,
 the text-conditional noise-norm score of Wen, Liu, Chen, Lyu: "Detecting, Explaining, and Mitigating
 Memorization in Diffusion Models", ICLR 2024. See ``docs/memorization.md``.
+
+>>> from trustgen.memorization import NemoSettings, calibrate, load_text_model, localize
+>>> model = load_text_model("digits-t2i-memorized", include_up=True)   # doctest: +SKIP
+>>> calib, stats = calibrate(model, non_memorized_prompts, NemoSettings(include_up=True))   # doctest: +SKIP
+>>> localize(model, memorized_prompt, stats, calib["threshold"]).neurons   # doctest: +SKIP
 """
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from trustgen.core.lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from trustgen.memorization.calibration import calibrate, scores
+    from trustgen.memorization.config import NemoSettings
+    from trustgen.memorization.detection import Detection, detect
+    from trustgen.memorization.evaluate import evaluate_memorization, run_evaluate
+    from trustgen.memorization.experiment import run_calibrate, run_detect, run_localize, run_prune
+    from trustgen.memorization.export import export_patched
+    from trustgen.memorization.hooks import deactivate
+    from trustgen.memorization.inputs import load_text_model, read_prompts
+    from trustgen.memorization.localization import Localization, localize
+    from trustgen.memorization.statistics import ActivationStats
+
+_EXPORTS = {
+    "ActivationStats": "trustgen.memorization.statistics",
+    "Detection": "trustgen.memorization.detection",
+    "Localization": "trustgen.memorization.localization",
+    "NemoSettings": "trustgen.memorization.config",
+    "calibrate": "trustgen.memorization.calibration",
+    "deactivate": "trustgen.memorization.hooks",
+    "detect": "trustgen.memorization.detection",
+    "evaluate_memorization": "trustgen.memorization.evaluate",
+    "export_patched": "trustgen.memorization.export",
+    "load_text_model": "trustgen.memorization.inputs",
+    "localize": "trustgen.memorization.localization",
+    "read_prompts": "trustgen.memorization.inputs",
+    "run_calibrate": "trustgen.memorization.experiment",
+    "run_detect": "trustgen.memorization.experiment",
+    "run_evaluate": "trustgen.memorization.evaluate",
+    "run_localize": "trustgen.memorization.experiment",
+    "run_prune": "trustgen.memorization.experiment",
+    "scores": "trustgen.memorization.calibration",
+}
+__all__ = [
+    "ActivationStats",
+    "Detection",
+    "Localization",
+    "NemoSettings",
+    "calibrate",
+    "deactivate",
+    "detect",
+    "evaluate_memorization",
+    "export_patched",
+    "load_text_model",
+    "localize",
+    "read_prompts",
+    "run_calibrate",
+    "run_detect",
+    "run_evaluate",
+    "run_localize",
+    "run_prune",
+    "scores",
+]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
