@@ -123,3 +123,20 @@ def test_a_flwr_failure_reports_its_message_not_its_box(cli, tmp_path, monkeypat
                  "--superlink", "10.0.0.1:9093", "--home", tmp_path / "home")
     assert_bad_input(result, "registering", "10.0.0.1:9093", "Connection to the SuperLink is unavailable")
     assert "╰" not in result.stderr and "│" not in result.stderr
+
+
+def test_samples_that_are_not_a_npy_array_or_not_in_range_are_refused(cli, tmp_path):
+    import numpy as np
+
+    text = tmp_path / "samples.txt"
+    text.write_text("0.1 0.2 0.3\n")
+    result = cli("diffusion", "evaluate", "--samples", text, "--dataset", "digits", "--out", tmp_path / "a")
+    assert_bad_input(result, "is not a .npy array file")
+    assert "pickle" not in result.stderr
+    np.save(tmp_path / "bytes.npy", np.full((4, 1, 16, 16), 255, dtype=np.float32))
+    assert_bad_input(cli("diffusion", "evaluate", "--samples", tmp_path / "bytes.npy", "--dataset", "digits",
+                         "--out", tmp_path / "b"), "samples must be in [-1, 1]", "x / 127.5 - 1")
+    np.save(tmp_path / "nan.npy", np.full((4, 1, 16, 16), np.nan, dtype=np.float32))
+    assert_bad_input(cli("diffusion", "evaluate", "--samples", tmp_path / "nan.npy", "--dataset", "digits",
+                         "--out", tmp_path / "c"), "NaN")
+    assert not any((tmp_path / name).exists() for name in "abc")
