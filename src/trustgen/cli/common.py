@@ -9,6 +9,31 @@ from typing import Any
 
 import typer
 
+
+def _keep_argument_help() -> None:
+    """Show positional arguments' help in ``--help``.
+
+    typer 0.20 stores an argument's ``help`` and then calls click's ``Parameter.__init__``, which since
+    click 8.5 takes a ``help`` of its own and resets it to ``None``: every ``KEY=VALUE`` or file argument
+    showed an empty help column. Put typer's text back after construction (a no-op once typer passes it on).
+    """
+    from typer.core import TyperArgument
+
+    original = TyperArgument.__init__
+    if getattr(original, "_keeps_help", False):
+        return
+
+    def __init__(self: TyperArgument, *args: Any, **kwargs: Any) -> None:
+        original(self, *args, **kwargs)
+        if not self.help and kwargs.get("help"):
+            self.help = kwargs["help"]
+
+    __init__._keeps_help = True  # type: ignore[attr-defined]
+    TyperArgument.__init__ = __init__  # type: ignore[method-assign]
+
+
+_keep_argument_help()
+
 OutOption = typer.Option(None, "--out", help="Run folder (default runs/<command>-<time>).")
 JsonOption = typer.Option(False, "--json", help="Print metrics.json to stdout.")
 SeedOption = typer.Option(0, "--seed", help="Random seed; the same seed gives the same numbers on CPU.")
