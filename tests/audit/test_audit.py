@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import collections
 import json
-import os
 import pickle
 import pickletools
 import struct
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -16,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from corpus import BENIGN, MALFORMED, MALICIOUS, C, G, Sample, assemble, build_corpus
+from layouts import KERAS_BENIGN, build_layouts, minilm_folder, start_keras, wait_keras, zoo_models
 
 from cli_support import assert_bad_input, trustgen
 from trustgen.audit import RULES, AuditSettings, scan
@@ -348,28 +347,53 @@ def test_cli_unknown_files_empty_folders_and_globs(tmp_path):
         collect([])
 
 
-@pytest.mark.slow
-def test_real_keras_saves(tmp_path):
+@pytest.fixture(scope="module")
+def keras_job(tmp_path_factory):
+    """Keras 3 writing its files in a subprocess (started once, shared; the layouts are built meanwhile)."""
+    job = start_keras(tmp_path_factory.mktemp("keras"))
+    yield job
+    if job[0].poll() is None:
+        job[0].kill()
+        job[0].communicate()
+
+
+@pytest.fixture(scope="module")
+def layouts(tmp_path_factory, keras_job):
+    return build_layouts(tmp_path_factory.mktemp("layouts"), keras_job)
+
+
+def test_every_model_layout_this_project_writes_or_reads_audits_clean(layouts):
+    """Zoo models, diffusers pipelines, trustgen's bundle / training checkpoint / NeMo export / CollaFuse
+    checkpoints, sentence-transformers MiniLM, TorchScript, Keras without Lambda: exit 0, advice at most."""
+    kinds = {s.kind for s in layouts}
+    assert {f"zoo/{p.name}" for p in zoo_models().values()} <= kinds and len(zoo_models()) >= 6
+    assert {"ddpm-pipeline", "stable-diffusion-pipeline", "trustgen-bundle", "training-checkpoint", "nemo-export",
+            "collafuse-checkpoints", "torchscript-scripted", "torchscript-traced", "keras-plain.keras",
+            "keras-plain.h5"} <= kinds
+    if minilm_folder() is not None:
+        assert "sentence-transformers-minilm" in kinds
+    failed, advice = {}, set()
+    for s in layouts:
+        report = scan([s.path])
+        if report.exit_code != 0:
+            failed[s.kind] = [(r.path, r.verdict, [(f.rule, f.member, f.detail) for f in r.findings])
+                              for r in report.files if r.findings] + report.errors
+        advice |= {(s.kind, f.rule, f.severity) for f in report.findings}
+    assert failed == {}
+    assert advice == {("torchscript-scripted", "torchscript-code", "low"),
+                      ("torchscript-traced", "torchscript-code", "low")}
+    unet = json.loads(next(s.path for s in layouts if s.kind == "ddpm-pipeline").joinpath("unet", "config.json")
+                      .read_text())
+    assert unet["down_block_types"] == ["DownBlock2D", "AttnDownBlock2D"]  # the two-block list once taken for code
+    everything = trustgen("audit", *[s.path for s in layouts], "--no-hash")
+    assert everything.returncode == 0 and "result: nothing found" in everything.stdout, everything.stdout[-3000:]
+
+
+def test_real_keras_saves(keras_job):
     """Files written by Keras itself (not the corpus' imitation): Dense clean, Lambda and custom objects flagged."""
-    script = f"""
-import os
-os.environ["KERAS_BACKEND"] = "torch"
-import keras
-inp = keras.Input((4,))
-plain = keras.Sequential([inp, keras.layers.Dense(3)])
-plain.save({str(tmp_path / "plain.keras")!r})
-plain.save({str(tmp_path / "plain.h5")!r})
-keras.Sequential([keras.Input((4,)), keras.layers.Lambda(lambda x: x * 2)]).save({str(tmp_path / "lambda.keras")!r})
-@keras.saving.register_keras_serializable(package="Evil")
-class Backdoor(keras.layers.Layer):
-    def call(self, x):
-        return x
-keras.Sequential([keras.Input((4,)), Backdoor()]).save({str(tmp_path / "custom.keras")!r})
-"""
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "OMP_NUM_THREADS": "1"})
-    assert done.returncode == 0, done.stderr[-2000:]
-    report = {Path(r.path).name: r for r in scan([tmp_path]).files}
+    folder = wait_keras(keras_job)
+    report = {Path(r.path).name: r for r in scan([folder / n for n in (*KERAS_BENIGN, "lambda.keras",
+                                                                        "custom.keras")]).files}
     assert report["plain.keras"].verdict == "clean" and report["plain.h5"].format == "keras-hdf5"
     assert report["plain.h5"].verdict == "clean"
     assert [f.rule for f in report["lambda.keras"].findings] == ["keras-lambda"]
