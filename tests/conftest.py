@@ -36,3 +36,30 @@ def digits_train():
     from trustgen.core.data import load_dataset
 
     return load_dataset("digits", "train")
+
+
+# ---- CPU time per test (for sizing the suite on a busy machine) ---------------------------------------------
+# `TRUSTGEN_CPU_TIMES=cpu.json pytest ...` writes each test's CPU seconds (this process and the subprocesses it
+# waited for): unlike wall time it barely changes when other work shares the cores.
+_CPU_TIMES: dict[str, float] = {}
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    if not os.environ.get("TRUSTGEN_CPU_TIMES"):
+        yield
+        return
+    before = os.times()
+    yield
+    after = os.times()
+    _CPU_TIMES[item.nodeid] = sum(getattr(after, k) - getattr(before, k)
+                                  for k in ("user", "system", "children_user", "children_system"))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    path = os.environ.get("TRUSTGEN_CPU_TIMES")
+    if path and _CPU_TIMES:
+        import json
+
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(dict(sorted(_CPU_TIMES.items(), key=lambda kv: -kv[1])), f, indent=1)
