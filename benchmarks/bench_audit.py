@@ -1,8 +1,10 @@
 """trustgen audit against modelscan, picklescan and fickling on the same corpus, and how fast each scans.
 
 The corpus is the one the tests build (``tests/audit/corpus.py``: malicious, benign and malformed
-files, never committed). Each tool runs in this process through its own Python entry point, with the
-decision its command line would make:
+files, never committed), plus every model layout trustgen writes or reads (``tests/audit/layouts.py``:
+zoo models, diffusers pipelines, checkpoints, TorchScript, Keras …; whole folders, each must be clean).
+Each tool runs in this process through its own Python entry point, with the decision its command line
+would make:
 
 * trustgen: ``trustgen.audit.scan`` -> exit code 0 clean / 1 flagged / 2 error;
 * picklescan: ``scan_file_path``/``scan_directory_path`` -> flagged if ``infected_files``, error if ``scan_err``;
@@ -13,7 +15,8 @@ decision its command line would make:
 
 An exception escaping a tool is a crash. The peers are optional dev dependencies, installed for this
 comparison only (``pip install --target .peers -r requirements/audit-peers.txt``, or into the venv).
-Results go to ``benchmarks/results/audit.json``; ``docs/audit.md`` quotes them.
+Results go to ``benchmarks/results/audit.json``; ``docs/audit.md`` quotes them. ``--no-speed`` keeps
+the speed tables of the previous results file (they need a quiet machine).
 
     python benchmarks/bench_audit.py [--peers .peers] [--rounds 3] [--no-speed]
 """
@@ -37,10 +40,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "audit"))
+sys.path[:0] = [str(ROOT / "tests" / "audit"), str(ROOT / "tests")]
 RESULTS = ROOT / "benchmarks" / "results" / "audit.json"
 
 from corpus import BENIGN, MALFORMED, MALICIOUS, Sample, build_corpus  # noqa: E402
+from layouts import LAYOUT, build_layouts  # noqa: E402
 
 from trustgen.audit import AuditSettings, scan  # noqa: E402
 from trustgen.audit.checks.safetensors import check_safetensors  # noqa: E402
@@ -128,7 +132,7 @@ def compare(samples: list[Sample], tools: dict[str, Callable[[Path], Outcome]]) 
         def count(group: str, *outcomes: str, name: str = name) -> int:
             return sum(r["group"] == group and r[name] in outcomes for r in per_sample)
 
-        n = {g: sum(r["group"] == g for r in per_sample) for g in (MALICIOUS, BENIGN, MALFORMED)}
+        n = {g: sum(r["group"] == g for r in per_sample) for g in (MALICIOUS, BENIGN, MALFORMED, LAYOUT)}
         summary[name] = {
             "malicious": n[MALICIOUS], "detected": count(MALICIOUS, "flagged"),
             "recall": count(MALICIOUS, "flagged") / n[MALICIOUS],
@@ -136,6 +140,9 @@ def compare(samples: list[Sample], tools: dict[str, Callable[[Path], Outcome]]) 
             "benign": n[BENIGN], "false_positives": count(BENIGN, "flagged"),
             "false_positive_rate": count(BENIGN, "flagged") / n[BENIGN],
             "benign_errors": count(BENIGN, "error", "crash"),
+            "layouts": n[LAYOUT], "layout_false_positives": count(LAYOUT, "flagged"),
+            "layout_false_positive_rate": count(LAYOUT, "flagged") / max(n[LAYOUT], 1),
+            "layout_errors": count(LAYOUT, "error", "crash"),
             "malformed": n[MALFORMED], "malformed_reported": count(MALFORMED, "flagged", "error"),
             "crashes": sum(r[name] == "crash" for r in per_sample),
             "seconds": sum(r[f"{name}_s"] for r in per_sample),
@@ -209,18 +216,21 @@ def pickle_speed(tmp: Path, tools: dict[str, Callable[[Path], Outcome]], rounds:
 
 def _markdown(result: dict) -> str:
     lines = ["| tool | recall (flagged) | recall (flagged, errored or crashed) | false positives | benign errors "
-             "| malformed reported | crashes | seconds |", "|---|---|---|---|---|---|---|---|"]
+             "| layouts flagged | layout errors | malformed reported | crashes | seconds |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for tool, s in result["comparison"]["summary"].items():
         lines.append(f"| {tool} | {s['detected']}/{s['malicious']} ({s['recall']:.0%}) | {s['recall_fail_closed']:.0%} "
                      f"| {s['false_positives']}/{s['benign']} ({s['false_positive_rate']:.1%}) | {s['benign_errors']} "
-                     f"| {s['malformed_reported']}/{s['malformed']} | {s['crashes']} | {s['seconds']:.1f} |")
+                     f"| {s['layout_false_positives']}/{s['layouts']} ({s['layout_false_positive_rate']:.1%}) "
+                     f"| {s['layout_errors']} | {s['malformed_reported']}/{s['malformed']} | {s['crashes']} "
+                     f"| {s['seconds']:.1f} |")
     tools = list(result["comparison"]["summary"])
     lines += ["", "| malicious sample | kind | " + " | ".join(tools) + " |", "|---|---|" + "---|" * len(tools)]
     marks = {"flagged": "✔", "clean": "✘", "error": "error", "crash": "crash"}
     for r in result["comparison"]["samples"]:
         if r["group"] == MALICIOUS:
             lines.append(f"| {r['sample']} | {r['kind']} | " + " | ".join(marks[r[t]] for t in tools) + " |")
-    fps = [r for r in result["comparison"]["samples"] if r["group"] == BENIGN
+    fps = [r for r in result["comparison"]["samples"] if r["group"] in (BENIGN, LAYOUT)
            and any(r[t] != "clean" for t in tools)]
     if fps:
         lines += ["", "| benign sample (not clean for some tool) | kind | " + " | ".join(tools) + " |",
@@ -260,12 +270,16 @@ def main() -> None:
             tools[name] = TOOLS[name]
         except ImportError:
             print(f"{name} is not installed; skipped", file=sys.stderr)
+    previous = json.loads(RESULTS.read_text()) if RESULTS.is_file() else {}
     with tempfile.TemporaryDirectory() as tmp:
         samples, canary = build_corpus(Path(tmp) / "corpus")
+        samples += build_layouts(Path(tmp) / "layouts")
         result: dict = {"versions": versions, "machine": platform.platform(), "cpus": os.cpu_count(),
                         "comparison": compare(samples, tools)}
         assert not canary.exists(), "a payload ran"
-        if not args.no_speed:
+        if args.no_speed:
+            result.update({k: previous[k] for k in ("header_speed", "pickle_speed") if k in previous})
+        else:
             result["header_speed"] = header_speed(Path(tmp), args.rounds)
             result["pickle_speed"] = pickle_speed(Path(tmp), {"trustgen": run_trustgen,
                                                               "trustgen --no-hash": run_trustgen_no_hash,
