@@ -60,7 +60,8 @@ def start_keras(folder: Path) -> tuple[subprocess.Popen, Path]:
 
 
 def wait_keras(job: tuple[subprocess.Popen, Path], timeout: float = 600) -> Path:
-    """The folder :func:`start_keras` wrote (``KERAS_BENIGN``, ``lambda.keras``, ``custom.keras``)."""
+    """The folder :func:`start_keras` wrote (``KERAS_BENIGN``, ``lambda.keras``, ``custom.keras``); may be
+    called again once the job is done."""
     proc, folder = job
     try:
         _, err = proc.communicate(timeout=timeout)
@@ -69,7 +70,7 @@ def wait_keras(job: tuple[subprocess.Popen, Path], timeout: float = 600) -> Path
         proc.communicate()
         raise
     if proc.returncode != 0:
-        raise RuntimeError(f"keras failed: {err[-2000:]}")
+        raise RuntimeError(f"keras failed: {(err or '')[-2000:]}")
     return folder
 
 
