@@ -19,7 +19,8 @@ def run(
     overrides: list[str] = OverridesArg,
     detector: str = typer.Option(None, "--detector", help="minilm-offensive, alt-profanity-check, hatesonar, "
                                  "toxic-comment-classifier or hf:PATH."),
-    attacker: str = typer.Option(None, "--attacker", help="llm (default), deepwordbug or random."),
+    attacker: str = typer.Option(None, "--attacker", help="llm (default, the paper's loop), llm-search (LLM-proposed "
+                                "word replacements in a detector-guided beam search), deepwordbug or random."),
     llm: str = typer.Option(None, "--llm", help="smollm2-135m (default), a causal-LM folder, or an "
                             "OpenAI-compatible base URL (http://host:port/v1)."),
     data: str = typer.Option(None, "--data", help="offensive-corpus (default) or a JSONL file with a 'text' field."),
@@ -35,8 +36,8 @@ def run(
     from trustgen.textattack.config import AttackSettings
     from trustgen.textattack.experiment import run_attack
 
-    if attacker is not None and attacker not in ("llm", "deepwordbug", "random"):
-        raise TrustgenError(f"unknown --attacker {attacker!r}: use llm, deepwordbug or random")
+    if attacker is not None and attacker not in ("llm", "llm-search", "deepwordbug", "random"):
+        raise TrustgenError(f"unknown --attacker {attacker!r}: use llm, llm-search, deepwordbug or random")
     settings = resolve_settings(AttackSettings, config_file=config, overrides=overrides, detector=detector,
                                 attacker=attacker, llm=llm, data=data, n=n, seed=seed)
     folder = out_dir(out, "textattack-run")

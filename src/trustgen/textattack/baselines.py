@@ -189,7 +189,7 @@ class DeepWordBugPort:
         return [v for v in out if v != word]
 
     def run(self, text: str, score_before: float) -> AttackResult:
-        start = time.perf_counter()
+        start, cpu0 = time.perf_counter(), time.process_time()
         thr = self.settings.threshold
         spans = [m.span() for m in _WORD.finditer(text)]
         words = [text[a:b] for a, b in spans]
@@ -238,7 +238,8 @@ class DeepWordBugPort:
             text=text, adversarial=adversarial, success=bool(verified), score_before=score_before, score_after=score,
             queries=queries, levenshtein=levenshtein(text, adversarial), steps=len(chain) - 1,
             stop="success" if score < thr else ("budget" if self.budget and queries >= self.budget else "exhausted"),
-            verified=verified, seconds=time.perf_counter() - start, chain=chain)
+            verified=verified, seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu0,
+            chain=chain)
 
 
 def deepwordbug(detector: Scorer, settings: LoopSettings, query_budget: int | None = None,

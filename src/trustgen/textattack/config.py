@@ -22,7 +22,7 @@ class AttackSettings(Settings):
     """What ``trustgen textattack run`` runs."""
 
     detector: str = "minilm-offensive"
-    attacker: Literal["llm", "random", "deepwordbug"] = "llm"
+    attacker: Literal["llm", "llm-search", "random", "deepwordbug"] = "llm"
     llm: str = DEFAULT_LLM  # "smollm2-135m", a local causal-LM folder, or an http(s) OpenAI-compatible base URL
     llm_model: str | None = None  # model name sent to an endpoint (default: the first one /v1/models lists)
     api_key_env: str = "OPENAI_API_KEY"  # environment variable holding the endpoint's key (may be unset)
@@ -49,7 +49,15 @@ class AttackSettings(Settings):
     history_limit: int | None = Field(None, ge=1)  # keep only the last N accepted steps in the prompt
     quality_metrics: bool = True  # MiniLM similarity and LM perplexity of the successes (loads both models)
     threads: int | None = Field(None, ge=1)  # torch CPU threads (None: torch's default; 1 on a busy machine)
-    query_budget: int | None = Field(None, ge=1)  # DeepWordBug: TextAttack's query budget (None: unlimited)
+    query_budget: int | None = Field(None, ge=1)  # detector queries per text: deepwordbug, llm-search (None: no limit)
+    # ours: the llm-search attacker (trustgen.textattack.search)
+    beam: int = Field(3, ge=1)  # texts kept per search step
+    similarity_floor: float = Field(0.7, ge=0, le=1)  # MiniLM cosine of every candidate to the original, at least
+    words_per_step: int = Field(2, ge=1)  # most important words (leave-one-out) that get LLM replacements
+    mask_candidates: int = Field(12, ge=0)  # replacement words per word from the LLM's next-token distribution
+    search_samples: int | None = Field(None, ge=0)  # sampled rewrites per word (None: 0 locally, 8 for an endpoint)
+    deletions: bool = True  # deleting a word is a candidate too
+    step_bound: bool = False  # apply the paper's per-step bound (min_changes..max_changes characters)
 
     @model_validator(mode="after")
     def _bounds(self) -> AttackSettings:

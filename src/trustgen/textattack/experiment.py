@@ -21,7 +21,8 @@ from trustgen.core.runs import RunDir, json_safe, metrics_table
 from trustgen.textattack.config import AttackSettings
 from trustgen.textattack.loop import AttackResult, LLMProposer, LoopSettings, Proposer, attack_text
 from trustgen.textattack.metrics import minilm_similarity, summarize
-from trustgen.textattack.prompt import Step
+from trustgen.textattack.prompt import Step, rewrite_message
+from trustgen.textattack.search import LLMSearch, SearchSettings
 
 DEFAULT_MAX_CHARS = 300
 RESUMABLE_IGNORED = {"n"}
@@ -31,6 +32,23 @@ DEEPWORDBUG_MAX_LEVENSHTEIN = 30  # the recipe's own constraint
 def loop_settings(s: AttackSettings) -> LoopSettings:
     return LoopSettings(max_steps=s.max_steps, min_changes=s.min_changes, max_changes=s.max_changes,
                         threshold=s.threshold, patience=s.patience, candidates=s.candidates)
+
+
+def search_settings(s: AttackSettings) -> SearchSettings:
+    """The :class:`~trustgen.textattack.search.SearchSettings` of a run (``search_samples`` unset: none with a
+    local LM, 8 with an endpoint, which gives no next-token distributions)."""
+    endpoint = s.llm.startswith(("http://", "https://"))
+    samples = s.search_samples
+    if samples is None:
+        samples = 8 if endpoint else 0
+    if endpoint and samples == 0:
+        raise TrustgenError("an OpenAI-compatible endpoint gives no next-token distributions: llm-search needs "
+                            "search_samples >= 1 with --llm URL")
+    return SearchSettings(beam=s.beam, similarity_floor=s.similarity_floor, words_per_step=s.words_per_step,
+                          mask_candidates=s.mask_candidates, samples=samples, deletions=s.deletions,
+                          step_bound=s.step_bound, query_budget=s.query_budget, max_steps=s.max_steps,
+                          min_changes=s.min_changes, max_changes=s.max_changes, threshold=s.threshold,
+                          length_slack=s.length_slack)
 
 
 def _load_llm(s: AttackSettings) -> Any:
@@ -98,7 +116,19 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
     proposer: Any = None
     deepwordbug: Any = None
     implementation: str = settings.attacker
-    if settings.attacker == "llm":
+    if settings.attacker == "llm-search":
+        from trustgen.textattack.metrics import minilm_similarity_to
+
+        plan = search_settings(settings)
+        need = max(plan.step_need(t) for t in texts)
+        if settings.query_budget is not None and settings.query_budget < need:
+            raise TrustgenError(f"query_budget={settings.query_budget} is below one llm-search step on these texts "
+                                f"(up to {need} queries: the text, one deletion per word, {plan.words_per_step} "
+                                f"words x {plan.mask_candidates + plan.samples} candidates)")
+        llm = _load_llm(settings)
+        proposer = LLMSearch(llm, detector, minilm_similarity_to(), plan)
+        implementation = f"llm-search ({llm.name})"
+    elif settings.attacker == "llm":
         proposer = LLMProposer(llm, prefill=settings.prefill, max_new_tokens=settings.max_new_tokens,
                                length_slack=settings.length_slack, history_limit=settings.history_limit)
     elif settings.attacker == "random":
@@ -139,7 +169,7 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
                    "llm": getattr(llm, "name", None),
                    **summarize(rows, similarity=_similarity(rows) if settings.quality_metrics else None,
                                perplexity=_perplexity(rows, llm) if settings.quality_metrics else None)}
-        if settings.attacker != "llm":  # proposer calls of a baseline are not LLM calls
+        if settings.attacker not in ("llm", "llm-search"):  # proposer calls of a baseline are not LLM calls
             metrics.update(llm_calls=None, llm_answers=None, llm_calls_per_s=None,
                            valid_answer_rate=metrics["valid_answer_rate"] if settings.attacker == "random" else None)
         metrics["texts"] = len(texts)
@@ -154,6 +184,13 @@ def _attack_one(i: int, text: str, score: float, settings: AttackSettings, loop:
                "score_after": score, "queries": 1, "levenshtein": 0}
     if score < settings.threshold:
         return {**skipped, "skipped": "below_threshold"}
+    if isinstance(proposer, LLMSearch):
+        if llm.context_length is not None and \
+                llm.count_tokens(rewrite_message(text)) + 2 * llm.count_tokens(text) + 8 > llm.context_length:
+            return {**skipped, "skipped": "too_long_for_llm"}
+        if hasattr(llm, "reseed"):
+            llm.reseed(settings.seed * 1_000_003 + i)
+        return proposer.run(text, score)
     if deepwordbug is not None:
         if hasattr(deepwordbug, "reseed"):
             deepwordbug.reseed(settings.seed * 1_000_003 + i)
@@ -189,6 +226,19 @@ def _fmt(v: Any) -> str:
     return f"{v:.3g}" if isinstance(v, float) else ("–" if v is None else str(v))
 
 
+def _method(s: AttackSettings) -> str:
+    if s.attacker == "llm-search":
+        p = search_settings(s)
+        return (f"Beam search (beam {p.beam}): per step the words the detector reacts to (leave-one-out), "
+                f"{p.mask_candidates} LLM next-token replacements and {p.samples} sampled rewrites for each of "
+                f"the {p.words_per_step} most important words" + (", word deletions" if p.deletions else "") +
+                f"; candidates below MiniLM similarity {p.similarity_floor} to the original are dropped"
+                + (f", and each step changes {p.min_changes}–{p.max_changes} characters" if p.step_bound else "")
+                + f"; query budget {p.query_budget or 'unlimited'} per text, at most {p.max_steps} steps.")
+    return (f"Each accepted step changes {s.min_changes}–{s.max_changes} characters and lowers the score; at most "
+            f"{s.max_steps} steps, stop after {s.patience} rejected answers in a row; {s.candidates} answers per step.")
+
+
 def _report(m: dict[str, Any], rows: list[dict[str, Any]], s: AttackSettings) -> str:
     keys = ["n", "success_rate", "queries_per_success", "queries_per_text", "mean_levenshtein", "word_change_rate",
             "mean_similarity", "perplexity_ratio", "valid_answer_rate", "llm_calls", "llm_answers", "unverified",
@@ -196,9 +246,7 @@ def _report(m: dict[str, Any], rows: list[dict[str, Any]], s: AttackSettings) ->
     examples = [r for r in rows if r.get("success")][:5]
     lines = [f"# Adversarial text: {s.attacker} attack on `{m['detector']}`", "",
              f"{m['texts']} texts from `{s.data}` (seed {s.seed}); texts the detector already scored below "
-             f"{s.threshold} are skipped ({m['skipped']}). Each accepted step changes {s.min_changes}–{s.max_changes} "
-             f"characters and lowers the score; at most {s.max_steps} steps, stop after {s.patience} rejected "
-             f"answers in a row; {s.candidates} answers per step. Every success was re-verified.",
+             f"{s.threshold} are skipped ({m['skipped']}). " + _method(s) + " Every success was re-verified.",
              "", metrics_table(m, keys), ""]
     if m.get("llm"):
         lines.insert(3, f"Attacker LLM: `{m['llm']}`.")

@@ -125,6 +125,8 @@ class TransformersLLM:
     instead calls ``model.generate`` once per answer with the whole prompt (the baseline of
     ``benchmarks/bench_textattack.py``)."""
 
+    has_logits = True  # next-token distributions are available (masked-position candidates of the search)
+
     def __init__(self, path: str | Path, *, name: str | None = None, seed: int = 0, temperature: float = 0.7,
                  top_p: float = 0.95, repetition_penalty: float = 1.15, penalty_scope: str = "prompt",
                  naive: bool = False) -> None:
@@ -152,6 +154,9 @@ class TransformersLLM:
         self._stop_ids: torch.Tensor | None = None
         self._prefix_ids: list[int] = []
         self._prefix_cache: Any = None
+        self._masks: tuple[Any, Any] | None = None
+        self._mask_ids: list[int] = []
+        self._mask_cache: Any = None
 
     def reseed(self, seed: int) -> None:
         self.generator.manual_seed(seed)
@@ -277,6 +282,106 @@ class TransformersLLM:
         probs = logits.softmax(dim=-1)
         return torch.multinomial(probs, 1, generator=self.generator).flatten()
 
+    def _word_masks(self) -> tuple[Any, Any]:
+        """Vocabulary masks: tokens that start a word after a space (`` lady``) and bare letter runs (``lady``,
+        also the continuation of a word: ``itch`` in `` b|itch``)."""
+        import re
+
+        import torch
+
+        if self._masks is None:
+            vocab = len(self.tokenizer)
+            size = max(vocab, self.model.config.vocab_size)
+            spaced, bare = torch.zeros(size, dtype=torch.bool), torch.zeros(size, dtype=torch.bool)
+            word = re.compile(r"[A-Za-z][A-Za-z']*")
+            for i, piece in enumerate(self.tokenizer.batch_decode([[i] for i in range(vocab)])):
+                if piece.startswith(" ") and word.fullmatch(piece[1:]):
+                    spaced[i] = True
+                elif word.fullmatch(piece):
+                    bare[i] = True
+            self._masks = (spaced, bare)
+        return self._masks
+
+    def word_candidates(self, user: str, prefix: str, text: str, spans: list[tuple[int, int]], k: int,
+                        extend: int = 2) -> list[list[str]]:
+        """Replacement words for each ``text[a:b]`` of ``spans`` from the LM's next-token distribution, without
+        sampling: the prompt ``user`` with the answer ``prefix + text`` is run once (one forward pass, every
+        position at once); at the first token of each word the ``k`` most likely word-starting tokens other
+        than the original are taken (with a leading space where the original had one) and completed greedily
+        as one batch from that position's KV cache, at most ``extend`` more tokens, until the most likely next
+        token starts a new word (the masked-position scoring of the LLM-search attacker). A word that does not
+        start on a token boundary gets no candidates. Counts as one call."""
+        import torch
+        from transformers import DynamicCache
+
+        self.calls += 1
+        head = self.prompt_ids(user, prefix)
+        enc = self.tokenizer(text, add_special_tokens=False, return_offsets_mapping=True)
+        body, offsets = list(enc["input_ids"]), [tuple(o) for o in enc["offset_mapping"]]
+        ids = head + body
+        if self.context_length is not None and len(ids) + extend + 1 > self.context_length:
+            raise TrustgenError(f"the prompt ({len(ids)} tokens) exceeds the LM's context of {self.context_length}")
+        spaced, bare = self._word_masks()
+        out: list[list[str]] = [[] for _ in spans]
+        firsts: dict[int, int] = {}  # span number -> index in body of the word's first token
+        for n, (a, b) in enumerate(spans):
+            j = next((t for t, (s, _) in enumerate(offsets) if s == a or (s == a - 1 and text[a - 1] == " " and s < b)),
+                     None)
+            if j is not None:
+                firsts[n] = j
+        if not firsts:
+            return out
+        # the prompt's KV cache is reused for the prefix shared with the previous call (the instructions)
+        common = 0
+        for x, y in zip(self._mask_ids, ids, strict=False):
+            if x != y:
+                break
+            common += 1
+        common = min(common, len(head) + min(firsts.values()) - 1)
+        if common > 0 and self._mask_cache is not None:
+            cache = copy.deepcopy(self._mask_cache)
+            cache.crop(common - cache.get_seq_length())
+        else:
+            cache, common = DynamicCache(config=self.model.config), 0
+        wanted = sorted({len(head) + j - 1 for j in firsts.values()})
+        with torch.inference_mode():
+            run = self.model(input_ids=torch.tensor([ids[common:]]), cache=cache, use_cache=True,
+                             logits_to_keep=torch.tensor([w - common for w in wanted]))
+            rows_of = {w: r for r, w in enumerate(wanted)}
+            logits, full = run.logits[0], run.cache
+            self._mask_ids, self._mask_cache = ids, full
+            for n, j in firsts.items():
+                pos = len(head) + j  # the word's first token; the logits before it predict it
+                first_spaced = bool(spaced[body[j]]) or str(self.tokenizer.decode([body[j]])).startswith(" ")
+                allowed = spaced if first_spaced else bare
+                scores = logits[rows_of[pos - 1]].float().masked_fill(~allowed[: logits.shape[-1]], float("-inf"))
+                scores[body[j]] = float("-inf")
+                top = scores.topk(min(k, int(allowed.sum()))).indices
+                top = top[torch.isfinite(scores[top])]
+                if len(top) == 0:
+                    continue
+                cache = copy.deepcopy(full)
+                cache.crop(pos - cache.get_seq_length())  # keep the tokens before the word
+                cache.batch_repeat_interleave(len(top))
+                words: list[list[int]] = [[t] for t in top.tolist()]
+                rows, token, finished = torch.arange(len(top)), top, torch.zeros(len(top), dtype=torch.bool)
+                for it in range(extend + 1):
+                    step = self.model(input_ids=token[:, None], cache=cache, use_cache=True)
+                    cache, nxt = step.cache, step.logits[:, -1, :].argmax(-1)
+                    cont = bare[nxt]
+                    finished[rows[~cont]] = True
+                    keep = cont.nonzero().flatten()
+                    if len(keep) == 0 or it == extend:  # words still going after `extend` tokens are dropped
+                        break
+                    for r, t in zip(rows[keep].tolist(), nxt[keep].tolist(), strict=True):
+                        words[r].append(t)
+                    if len(keep) < len(rows):
+                        cache.batch_select_indices(keep)
+                    rows, token = rows[keep], nxt[keep]
+                done = finished.tolist()
+                out[n] = [str(self.tokenizer.decode(w)).strip() for w, ok in zip(words, done, strict=True) if ok]
+        return out
+
     def perplexity(self, texts: list[str]) -> list[float]:
         """Perplexity of each text as plain text (no chat template) under this LM."""
         return perplexities(self.model, self.tokenizer, texts)
@@ -305,6 +410,8 @@ class OpenAIChatLLM:
     (servers that return fewer are asked again until ``n`` are in). The key is read from ``api_key_env``
     (unset: no Authorization header, as local servers need none). Sampling: temperature and top-p;
     the repetition penalty has no standard field and is not sent."""
+
+    has_logits = False  # chat answers only: the LLM-search attacker uses generated rewrites
 
     def __init__(self, base_url: str, *, model: str | None = None, api_key_env: str = "OPENAI_API_KEY",
                  timeout: float = 120.0, seed: int = 0, temperature: float = 0.7, top_p: float = 0.95) -> None:

@@ -110,13 +110,14 @@ class AttackResult:
     stop: str = ""  # success | max_steps | patience | budget | error
     verified: bool | None = None  # re-checked success (None: not a claimed success)
     seconds: float = 0.0
+    cpu_seconds: float = 0.0  # CPU time of this process for the text (all threads): less sensitive to other jobs
     chain: list[str] = field(default_factory=list)  # accepted texts, original first
     attempts: list[Attempt] = field(default_factory=list)
 
     def row(self) -> dict[str, Any]:
         """The ``results.jsonl`` object (no history)."""
         keep = ("text", "adversarial", "success", "score_before", "score_after", "queries", "levenshtein", "steps",
-                "llm_calls", "answers", "valid_answers", "stop", "verified", "seconds")
+                "llm_calls", "answers", "valid_answers", "stop", "verified", "seconds", "cpu_seconds")
         return {k: getattr(self, k) for k in keep}
 
     def history(self) -> dict[str, Any]:
@@ -176,7 +177,7 @@ def check_chain(chain: Sequence[str], settings: LoopSettings) -> bool:
 def attack_text(text: str, detector: Scorer, proposer: Proposer, settings: LoopSettings,
                 score_before: float | None = None) -> AttackResult:
     """Run the loop on one text (already scored at or above the threshold, or scored here)."""
-    start, calls0 = time.perf_counter(), proposer.calls
+    start, cpu0, calls0 = time.perf_counter(), time.process_time(), proposer.calls
     queries = 0
     if score_before is None:
         score_before = float(detector.scores([text])[0])
@@ -246,4 +247,4 @@ def attack_text(text: str, detector: Scorer, proposer: Proposer, settings: LoopS
         text=text, adversarial=current, success=bool(verified), score_before=score_before, score_after=score,
         queries=queries, levenshtein=levenshtein(text, current), steps=len(history) - 1,
         llm_calls=proposer.calls - calls0, answers=answers, valid_answers=valid, stop=stop, verified=verified,
-        seconds=time.perf_counter() - start, chain=chain, attempts=attempts)
+        seconds=time.perf_counter() - start, cpu_seconds=time.process_time() - cpu0, chain=chain, attempts=attempts)

@@ -13,8 +13,9 @@ Over the attacked texts (those scored at or above the threshold; the rest are co
   under the local LM (SmolLM2-135M-Instruct): > 1 means less natural text;
 * ``valid_answer_rate`` — answers that parsed and changed the text by the allowed number of characters /
   all answers (LLM and random attackers);
-* ``llm_calls``, ``llm_answers``, ``seconds_per_text``, ``unverified`` (claimed successes that failed
-  the final re-check, counted as failures).
+* ``llm_calls``, ``llm_answers``, ``seconds_per_text`` (wall clock), ``cpu_seconds_per_text`` (this
+  process's CPU time: the cost without the waiting for other jobs), ``unverified`` (claimed successes
+  that failed the final re-check, counted as failures).
 """
 
 from __future__ import annotations
@@ -78,6 +79,8 @@ def summarize(rows: Sequence[dict[str, Any]], *, similarity: Similarity | None =
         "skipped_reasons": {k: sum(1 for r in skipped if r["skipped"] == k)
                             for k in sorted({r["skipped"] for r in skipped})},
         "seconds_per_text": seconds / n if n else None,
+        "cpu_seconds_per_text": (sum(float(r["cpu_seconds"]) for r in attacked) / n
+                                 if n and all("cpu_seconds" in r for r in attacked) else None),
         "llm_calls_per_s": calls / seconds if seconds and calls else None,
     }
     if wins and similarity is not None:
@@ -99,5 +102,22 @@ def minilm_similarity() -> Callable[[list[str], list[str]], list[float]]:
 
     def cosine(a: list[str], b: list[str]) -> list[float]:
         return [float(x) for x in np.sum(embed(a) * embed(b), axis=1)]
+
+    return cosine
+
+
+def minilm_similarity_to() -> Callable[[str, list[str]], np.ndarray]:
+    """``(original, texts) -> cosine of each text to the original`` with the same MiniLM as
+    :func:`minilm_similarity` (the LLM-search attacker's meaning constraint); the original's embedding is
+    kept between calls."""
+    from trustgen.textattack.detectors.minilm import embed
+
+    memo: dict[str, np.ndarray] = {}
+
+    def cosine(original: str, texts: list[str]) -> np.ndarray:
+        if original not in memo:
+            memo.clear()
+            memo[original] = embed([original])[0]
+        return np.asarray(embed(texts) @ memo[original], dtype=np.float64)
 
     return cosine

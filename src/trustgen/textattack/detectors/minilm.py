@@ -9,6 +9,7 @@ similarity (PART 2) can use :func:`embed` as well.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
@@ -25,6 +26,10 @@ MAX_CHARS = MAX_TOKENS - 2
 tokenizer never makes more than one piece of one character (unknown characters become one [UNK])."""
 DIM = 384
 SMALL_BATCH = 16
+MEMO_BATCH, MEMO_SIZE = 512, 8192
+"""Calls of at most ``MEMO_BATCH`` texts reuse the embeddings of the last ``MEMO_SIZE`` texts: an attack scores
+the same candidate with the ``minilm-offensive`` detector and the MiniLM similarity constraint."""
+_MEMO: OrderedDict[str, np.ndarray] = OrderedDict()
 """Batches of at most this many texts run on one thread (see :func:`torch_threads`)."""
 
 
@@ -82,8 +87,22 @@ def embed(texts: Sequence[str], batch_size: int = 64, progress: Any = None) -> n
     Texts are batched in order of length (little padding); ``progress`` (optional) is called with the
     number of texts done after each batch. Up to :data:`SMALL_BATCH` texts run on one thread.
     """
-    with torch_threads(1 if len(texts) <= SMALL_BATCH else None):
-        return _embed(texts, batch_size, progress)
+    if len(texts) > MEMO_BATCH:
+        with torch_threads(1 if len(texts) <= SMALL_BATCH else None):
+            return _embed(texts, batch_size, progress)
+    missing = list(dict.fromkeys(t for t in texts if t not in _MEMO))
+    if missing:
+        with torch_threads(1 if len(missing) <= SMALL_BATCH else None):
+            rows = _embed(missing, batch_size, None)
+        for t, row in zip(missing, rows, strict=True):
+            _MEMO[t] = row.copy()
+            _MEMO.move_to_end(t)
+        while len(_MEMO) > MEMO_SIZE:
+            _MEMO.popitem(last=False)
+    out = np.stack([_MEMO[t] for t in texts]) if texts else np.zeros((0, DIM), dtype=np.float32)
+    if progress is not None:
+        progress(len(texts))
+    return out
 
 
 def _embed(texts: Sequence[str], batch_size: int, progress: Any) -> np.ndarray:
