@@ -31,10 +31,10 @@ def _close(a, b, path="") -> None:
 @pytest.mark.slow
 def test_simulation_reproduces_the_in_process_run(tmp_path, monkeypatch):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # Flower's processes run one thread; bit-exactness needs the same here
-    ref = trustgen("collab", "run", *ARGS, "--out", tmp_path / "run", "--json")
+    ref = trustgen("collab", "run", *ARGS, "--out", tmp_path / "run", "--json", subprocess=True)
     assert ref.returncode == 0, ref.stderr
     sim = trustgen("collab", "simulate", "--local-steps", "2", "--cpus", "2", *ARGS, "--out", tmp_path / "sim",
-                   "--json")
+                   "--json", subprocess=True)
     assert sim.returncode == 0, sim.stderr
     a, b = json.loads(ref.stdout), json.loads(sim.stdout)
     assert (a["engine"], b["engine"]) == ("in-process", "flower-simulation")
