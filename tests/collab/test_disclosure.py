@@ -77,3 +77,44 @@ def test_server_model_attack_is_exact_with_an_oracle_denoiser(digits_train):
     assert handoff_alpha_bar(full, 30) < 0.95  # the hand-off images are noisy ...
     x_hat = server_model_reconstruction(server, 0, received, None, full, g)
     assert torch.allclose(x_hat, x0.expand_as(x_hat), atol=1e-4)  # ... and the oracle recovers x0 exactly
+
+
+
+@pytest.mark.parametrize("cut", [0.5, 0.0])
+def test_generated_handoff_mse_is_measured_on_the_runs_own_generation(tmp_path, monkeypatch, cut):
+    """``mse_generated_handoff_vs_real`` compares the hand-off images of the measured generation with the
+    client's data: not those of the two-image full-sampler cost probe that follows it on a K-step grid
+    (the bug behind the sweep's 169 and 35,494), and at c = 0 the clamped images the client receives.
+    Scoring and the attacks are stubbed: this checks which images reach them."""
+    from trustgen.collab import experiment
+    from trustgen.collab.build import build_engine
+    from trustgen.collab.config import CollabSettings
+
+    tiny = {"block_out_channels": (8, 16), "norm_num_groups": 4, "attention_head_dim": 4}
+    settings = CollabSettings(clients=2, num_train_timesteps=20, sample_steps=5, samples_per_client=6, steps=1,
+                              batch_size=8, partition="iid", cut=cut, unet=tiny)
+    sent: dict[int, list] = {}
+    scored: dict[int, tuple] = {}
+
+    def make_engine(s, parts):
+        engine = build_engine(s, parts)
+        engine.listeners.append(lambda kind, msg: sent.setdefault(msg.client_id, []).append(msg.x_handoff)
+                                if kind == "handoff_images" else None)
+        return engine
+
+    def disclosure(engine, client, train, heldout, handoff_generated, seed):
+        scored[client.client_id] = (handoff_generated, train.images)
+        return {"recon_mse": None, "recon_ssim": None, "reid_rate": 0.0, "reid_chance": 1.0, "membership_auroc": 0.5,
+                "mse_generated_handoff_vs_real": mean_pairwise_mse(handoff_generated.numpy(), train.images.numpy())}
+
+    monkeypatch.setattr(experiment, "_disclosure", disclosure)
+    monkeypatch.setattr(experiment, "_fidelity", lambda *a: {"fd_digits": 0.0, "fd_floor": 0.0})
+    monkeypatch.setattr("trustgen.core.metrics.evaluate_samples", lambda *a, **k: {"fd_digits": 0.0})
+    metrics = experiment.run_collab(settings, tmp_path, make_engine=make_engine)
+    for client in metrics["clients"]:
+        generation, *probe = sent[client["id"]]
+        assert len(generation) == 6 and [len(p) for p in probe] == [2]  # the run's generation, then the probe
+        handoff, real = scored[client["id"]]
+        assert torch.equal(handoff, generation.clamp(-1, 1) if cut == 0 else generation)
+        if cut == 0:
+            assert client["mse_generated_handoff_vs_real"] <= 4  # two images in [-1, 1]

@@ -161,6 +161,9 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
             labels = request_labels(settings, train, i)
             images, stats = engine.generate(i, settings.samples_per_client, labels=labels,
                                             sample_steps=settings.sample_steps, seed=settings.seed + 11 + i)
+            # the hand-off of *this* generation, taken before the full-sampler cost probe below sends its own
+            # (two images from another sampler) through the same listener; at c = 0 the final images
+            generated_handoff = handoffs.pop(i) if client.t_c > 0 and i in handoffs else images
             pooled_images.append(images)
             save_grid(images[:50], run.file(f"samples_client{i}.png"), nrow=10)
             record: dict[str, Any] = {"id": i, "cut": settings.client_cuts()[i], "t_c": client.t_c,
@@ -179,7 +182,6 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
                 "bytes_up_per_sample": engine.bytes_up.get(i, 0) / max(engine.samples_up.get(i, 0), 1),
                 "bytes_down_per_image": stats.bytes_down,
             })
-            generated_handoff = handoffs.get(i, images) if client.t_c > 0 else images
             record.update(_disclosure(engine, client, train, heldout, generated_handoff, settings.seed + 3))
             clients.append(record)
             run.log(f"client {i}: {record}")
