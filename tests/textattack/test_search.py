@@ -37,11 +37,16 @@ def test_step_need_counts_the_text_its_deletions_and_the_candidates():
 
 @pytest.fixture(scope="module")
 def parts():
+    import torch
+
     from trustgen.textattack.detectors import load_detector
     from trustgen.textattack.llm import load_llm
     from trustgen.textattack.metrics import minilm_similarity_to
 
-    return load_llm("smollm2-135m", seed=0), load_detector("alt-profanity-check"), minilm_similarity_to()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small forward passes: one thread is faster, much faster on a busy machine
+    yield load_llm("smollm2-135m", seed=0), load_detector("alt-profanity-check"), minilm_similarity_to()
+    torch.set_num_threads(threads)
 
 
 def test_smollm2_proposes_whole_other_words_at_the_masked_positions(parts):
@@ -78,7 +83,7 @@ def test_search_succeeds_within_the_budget_and_keeps_the_meaning(parts):
 
 def test_a_budget_that_runs_out_stops_the_search_and_is_never_exceeded(parts):
     llm, detector, similarity = parts
-    text = "you are a stupid idiot and everyone hates you, you dumb bitch"
+    text = "shut up you dumb bitch"
     settings = SearchSettings(beam=1, words_per_step=1, mask_candidates=4, similarity_floor=0.99,
                               query_budget=1 + len(word_spans(text)) + 2)
     result = LLMSearch(llm, detector, similarity, settings).run(text, float(detector.scores([text])[0]))

@@ -100,3 +100,40 @@ def test_bad_data_files_are_one_line_and_exit_2(content, words, tmp_path):
     result = trustgen("textattack", "run", "--detector", "alt-profanity-check", "--attacker", "random",
                       "--data", data, "--out", tmp_path / "run")
     assert_bad_input(result, *words)
+
+
+def test_llm_search_run_writes_the_run_folder(data, tmp_path):
+    out = tmp_path / "search"
+    result = trustgen("textattack", "run", "--detector", "alt-profanity-check", "--attacker", "llm-search", "--data",
+                      data, "--n", "2", "--out", out, "--json", "beam=1", "words_per_step=1", "mask_candidates=6",
+                      "similarity_floor=0.5", "query_budget=60", "threads=1")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert set(metrics) >= METRIC_KEYS | {"cpu_seconds_per_text"}
+    assert metrics["attacker"] == "llm-search" and metrics["implementation"].startswith("llm-search")
+    assert metrics["n"] >= 1 and metrics["n"] + metrics["skipped"] == 2
+    assert metrics["llm_calls"] >= metrics["n"] and metrics["unverified"] == 0
+    rows = _rows(out / "results.jsonl")
+    attacked = [r for r in rows if not r.get("skipped")]
+    assert len(rows) == 2 and all(set(r) >= ROW_KEYS and r["queries"] <= 60 for r in rows)
+    assert any(r["success"] for r in attacked)
+    for r in attacked:
+        if r["success"]:
+            assert r["verified"] and r["score_after"] < 0.5 and r["adversarial"] != r["text"]
+    histories = _rows(out / "histories.jsonl")
+    assert len(histories) == len(attacked) and all(h["attempts"] for h in histories)
+    assert "Beam search" in (out / "report.md").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (["beam=0"], ["beam"]),
+    (["similarity_floor=1.5"], ["similarity_floor"]),
+    (["similarity_floor=-0.2"], ["similarity_floor"]),
+    (["query_budget=5"], ["query_budget=5", "below one llm-search step"]),
+    (["mask_candidates=0", "search_samples=0"], ["mask_candidates"]),
+    (["--llm", "http://127.0.0.1:9/v1", "search_samples=0"], ["endpoint", "search_samples"]),
+])
+def test_llm_search_bad_settings_are_one_line_and_exit_2(args, words, data, tmp_path):
+    result = trustgen("textattack", "run", "--detector", "alt-profanity-check", "--attacker", "llm-search",
+                      "--data", data, *args, "--out", tmp_path / "run")
+    assert_bad_input(result, *words)

@@ -294,7 +294,9 @@ class TransformersLLM:
             size = max(vocab, self.model.config.vocab_size)
             spaced, bare = torch.zeros(size, dtype=torch.bool), torch.zeros(size, dtype=torch.bool)
             word = re.compile(r"[A-Za-z][A-Za-z']*")
-            for i, piece in enumerate(self.tokenizer.batch_decode([[i] for i in range(vocab)])):
+            # byte-level BPE pieces: "Ġ" is the space, ASCII letters are themselves (as decoding each id, faster)
+            for i, piece in enumerate(self.tokenizer.convert_ids_to_tokens(list(range(vocab)))):
+                piece = str(piece).replace("Ġ", " ").replace("▁", " ")
                 if piece.startswith(" ") and word.fullmatch(piece[1:]):
                     spaced[i] = True
                 elif word.fullmatch(piece):
