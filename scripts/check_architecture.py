@@ -49,6 +49,7 @@ class Edge:
     target: str
     line: int
     names: tuple[str, ...]  # names taken with `from target import ...` (empty for `import target`)
+    typing_only: bool = False  # inside `if TYPE_CHECKING:`: no runtime import, so no cycle
 
 
 def module_name(path: Path, src_root: Path) -> str:
@@ -74,11 +75,14 @@ def collect_edges(src_root: Path) -> tuple[dict[str, Path], list[Edge]]:
     for name, path in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
         is_package = path.name == "__init__.py"
+        typing_nodes = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block)
+                        for stmt in block.body for n in ast.walk(stmt)}  # type: ignore[attr-defined]
         for node in ast.walk(tree):
+            typing_only = id(node) in typing_nodes
             if isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.split(".")[0] == PACKAGE:
-                        edges.append(Edge(name, alias.name, node.lineno, ()))
+                        edges.append(Edge(name, alias.name, node.lineno, (), typing_only))
             elif isinstance(node, ast.ImportFrom):
                 target = (_resolve_relative(name, is_package, node.level, node.module) if node.level
                           else (node.module or ""))
@@ -88,12 +92,20 @@ def collect_edges(src_root: Path) -> tuple[dict[str, Path], list[Edge]]:
                 for alias in node.names:
                     sub = f"{target}.{alias.name}"
                     if sub in modules:  # `from pkg import submodule`
-                        edges.append(Edge(name, sub, node.lineno, ()))
+                        edges.append(Edge(name, sub, node.lineno, (), typing_only))
                     else:
                         plain.append(alias.name)
                 if plain:
-                    edges.append(Edge(name, target, node.lineno, tuple(plain)))
+                    edges.append(Edge(name, target, node.lineno, tuple(plain), typing_only))
     return modules, edges
+
+
+def _is_type_checking_block(node: ast.AST) -> bool:
+    if not isinstance(node, ast.If):
+        return False
+    test = node.test
+    return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
 
 
 def top_package(module: str) -> str:
@@ -180,7 +192,7 @@ def check_cycles(edges: list[Edge], modules: dict[str, Path]) -> Iterator[Violat
     where: dict[tuple[str, str], int] = {}
     for e in edges:
         dst = _owning_module(e.target, modules)
-        if dst and dst != e.source:
+        if dst and dst != e.source and not e.typing_only:
             graph[e.source].add(dst)
             where.setdefault((e.source, dst), e.line)
     for component in _strongly_connected(graph):

@@ -44,6 +44,8 @@ def test_a_bad_package_is_caught_on_every_rule(tmp_path):
         "audit/__init__.py": "",
         "audit/p.py": "from trustgen.audit.q import g\ndef f():\n    pass\n",
         "audit/q.py": "def g():\n    from trustgen.audit.p import f\n",  # a cycle hidden inside a function
+        "audit/r.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from trustgen.audit.s import h\n",
+        "audit/s.py": "from trustgen.audit.r import TYPE_CHECKING as h\n",  # typing-only: not a cycle
         "cli/__init__.py": "",
         "cli/main.py": "from trustgen.fairness.experiment import run\nfrom trustgen.memorization.m import y\n",  # fine
     })

@@ -9,10 +9,13 @@ from __future__ import annotations
 
 import json
 import lzma
+import re
 import struct
 import zlib
 
+from trustgen.audit.checks.onnx import looks_like_onnx
 from trustgen.audit.scope import Blob
+from trustgen.core.pickle_scan import analyse_pickle
 
 CODE_FORMATS = frozenset({"pickle", "pytorch-legacy", "joblib", "pytorch-zip", "torchscript"})
 """Formats whose ordinary loader can run code from the file."""
@@ -91,14 +94,28 @@ def detect(blob: Blob) -> str:
         return "compressed"
     if head.startswith(_IMAGES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP"):
         return "image"
-    from trustgen.audit.checks.onnx import looks_like_onnx
-    from trustgen.audit.checks.pickles import looks_like_text_pickle
-
     if looks_like_onnx(blob):
         return "onnx"
     if looks_like_text_pickle(blob):
         return "pickle"
     return _text_kind(blob, head)
+
+
+_TEXT_OPCODES = frozenset(b"(cI]}lSVdNKJ)iL")
+_IDENTIFIER = re.compile(r"[A-Za-z_][\w.]*\Z")
+
+
+def looks_like_text_pickle(blob: Blob) -> bool:
+    """True for a protocol 0/1 pickle (no PROTO header): it parses to STOP, or imports a real module name
+    before it breaks off (a truncated payload still runs everything before the break)."""
+    head = blob.head(1)
+    if not head or head[0] not in _TEXT_OPCODES:
+        return False
+    analysis = analyse_pickle(blob.open, blob.size)
+    if analysis.streams:
+        return True
+    return any(_IDENTIFIER.match(q.rpartition(".")[0]) and _IDENTIFIER.match(q.rpartition(".")[2])
+               for q in analysis.imports)
 
 
 def _text_kind(blob: Blob, head: bytes) -> str:

@@ -2,28 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import zipfile
 
 from trustgen.audit.scope import Blob, Scope
 from trustgen.core.pickle_allowlist import TORCHSCRIPT_CLASS_ROOT
 from trustgen.core.pickle_scan import analyse_pickle
-
-_TEXT_OPCODES = frozenset(b"(cI]}lSVdNKJ)iL")
-_IDENTIFIER = re.compile(r"[A-Za-z_][\w.]*\Z")
-
-
-def looks_like_text_pickle(blob: Blob) -> bool:
-    """True for a protocol 0/1 pickle (no PROTO header): it parses to STOP, or imports a real module name
-    before it breaks off (a truncated payload still runs everything before the break)."""
-    head = blob.head(1)
-    if not head or head[0] not in _TEXT_OPCODES:
-        return False
-    analysis = analyse_pickle(blob.open, blob.size)
-    if analysis.streams:
-        return True
-    return any(_IDENTIFIER.match(q.rpartition(".")[0]) and _IDENTIFIER.match(q.rpartition(".")[2])
-               for q in analysis.imports)
 
 
 def check_pickle(blob: Blob, scope: Scope, *, start: int = 0) -> str:
