@@ -95,3 +95,24 @@ def test_cli_attack_through_the_endpoint(server, tmp_path):
 
     metrics = json.loads(result.stdout)
     assert metrics["llm_calls"] >= 1 and metrics["llm"].startswith(server)
+
+
+@pytest.mark.slow
+def test_llm_search_through_the_endpoint_uses_generated_rewrites(server, tmp_path):
+    import json
+
+    from cli_support import trustgen
+
+    data = tmp_path / "texts.jsonl"
+    data.write_text('{"text": "you are a stupid idiot"}\n', encoding="utf-8")
+    out = tmp_path / "run"
+    result = trustgen("textattack", "run", "--detector", "alt-profanity-check", "--attacker", "llm-search", "--llm",
+                      server, "--data", data, "--n", "1", "--out", out, "--json", "search_samples=2", "beam=1",
+                      "words_per_step=1", "max_steps=2", "query_budget=40")
+    assert result.returncode == 0, result.stderr
+    metrics = json.loads(result.stdout)
+    assert metrics["n"] == 1 and metrics["llm_calls"] >= 1
+    [history] = [json.loads(line) for line in (out / "histories.jsonl").read_text(encoding="utf-8").splitlines()]
+    kinds = {a["answer"].split(" ")[0] for a in history["attempts"]}
+    assert "sample" in kinds and "mask" not in kinds  # no logits: generated rewrites (and deletions) only
+    assert json.loads((out / "results.jsonl").read_text(encoding="utf-8"))["queries"] <= 40
