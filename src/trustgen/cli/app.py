@@ -15,11 +15,14 @@ import typer
 from trustgen import __version__
 from trustgen.cli import (
     audit_cmd,
+    classify_cmd,
     collab_cmd,
     data_cmd,
     diffusion_cmd,
     fairness_cmd,
+    inversion_cmd,
     memorization_cmd,
+    names_cmd,
     textattack_cmd,
     zoo_cmd,
 )
@@ -39,6 +42,9 @@ app.add_typer(memorization_cmd.app, name="memorization")
 app.command("audit")(audit_cmd.audit)
 app.add_typer(fairness_cmd.app, name="fairness")
 app.add_typer(textattack_cmd.app, name="textattack")
+app.add_typer(classify_cmd.app, name="classify")
+app.add_typer(inversion_cmd.app, name="inversion")
+app.add_typer(names_cmd.app, name="names")
 
 
 def _version(value: bool) -> None:
