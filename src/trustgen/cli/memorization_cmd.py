@@ -74,10 +74,64 @@ def prune(model: str = ModelOption,
     emit(run_prune(model, folder, neurons_file=neurons_file, neurons=neurons, scale=scale), as_json, folder)
 
 
+def _mitigation_settings(overrides: list[str] | None):  # -> MitigationSettings
+    from trustgen.core.config import resolve_settings
+    from trustgen.memorization.config import MitigationSettings
+
+    return resolve_settings(MitigationSettings, config_file=None, overrides=overrides)
+
+
+def _methods(text: str) -> list[str]:
+    from trustgen.core.errors import TrustgenError
+    from trustgen.memorization.config import MITIGATION_METHODS
+
+    methods = [m.strip() for m in text.split(",") if m.strip()]
+    for m in methods:
+        if m not in MITIGATION_METHODS:
+            raise TrustgenError(f"unknown mitigation method {m!r}: use one of {', '.join(MITIGATION_METHODS)}")
+    if not methods:
+        raise TrustgenError(f"no mitigation method given: use one of {', '.join(MITIGATION_METHODS)}")
+    return methods
+
+
+@app.command()
+def mitigate(overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...",
+                                                   help="Mitigation setting overrides, e.g. ft_steps=300."),
+             model: str = ModelOption, prompts: Path = PromptsOption,
+             method: str = typer.Option(..., "--method", help="nemo, embedding, attention or finetune."),
+             calibration: Path = typer.Option(None, "--calibration", help="Folder written by `trustgen memorization "
+                                              "calibrate` (default: the model's own caption lists, if it has them)."),
+             out: Path = OutOption, as_json: bool = JsonOption) -> None:
+    """Flag the memorized prompts (NeMo's detector) and mitigate them: a patched model or inference settings + card."""
+    from trustgen.memorization.config import NemoSettings
+    from trustgen.memorization.experiment import run_mitigate
+
+    _methods(method)
+    if len(_methods(method)) != 1:
+        from trustgen.core.errors import TrustgenError
+
+        raise TrustgenError("--method takes one method (evaluate --compare runs several)")
+    settings = _mitigation_settings(overrides)
+    folder = out_dir(out, "memorization-mitigate")
+    metrics = run_mitigate(model, prompts, folder, method, settings, NemoSettings(),
+                           calibration=calibration, progress=progress_enabled(as_json))
+    if metrics.get("nothing_to_do") and not as_json:
+        typer.echo(f"no memorized caption among the {metrics['num_prompts']} prompts: nothing to do")
+    emit(metrics, as_json, folder)
+
+
 @app.command()
 def evaluate(overrides: list[str] = OverridesArg, model: str = ModelOption, seed: int = SeedOption,
              per_digit: int = typer.Option(20, "--per-digit", help="Samples per digit for the accuracy check."),
              steps: int = typer.Option(25, "--steps", help="DDIM steps of the evaluation generations."),
+             compare: bool = typer.Option(False, "--compare", help="Compare the mitigations (nemo, embedding, "
+                                          "attention, finetune) on the same captions and seeds; KEY=VALUE then "
+                                          "overrides mitigation settings."),
+             methods: str = typer.Option("nemo,embedding,attention,finetune", "--methods",
+                                         help="With --compare: the methods, comma-separated."),
+             nemo_from: Path = typer.Option(None, "--nemo-from", help="With --compare: an evaluate run's "
+                                            "metrics.json whose NeMo neurons to reuse instead of localizing again."),
+             limit: int = typer.Option(None, "--limit", help="With --compare: only the first N memorized captions."),
              out: Path = OutOption, as_json: bool = JsonOption) -> None:
     """The whole NeMo validation on a model trained on digits-memorized (e.g. digits-t2i-memorized)."""
     from trustgen.core.errors import TrustgenError
@@ -88,6 +142,20 @@ def evaluate(overrides: list[str] = OverridesArg, model: str = ModelOption, seed
                             f"got {per_digit}")
     if steps < 1:
         raise TrustgenError(f"--steps must be at least 1, got {steps}")
+    if limit is not None and limit < 1:
+        raise TrustgenError(f"--limit must be at least 1, got {limit}")
+    if compare:
+        from trustgen.memorization.compare import run_compare
+
+        chosen = _methods(methods)
+        settings = _mitigation_settings(overrides)
+        folder = out_dir(out, "memorization-compare")
+        metrics = run_compare(model, folder, methods=chosen, s=settings, seed=seed, per_digit=per_digit,
+                              gen_steps=steps, limit=limit, nemo_from=nemo_from, progress=progress_enabled(as_json))
+        emit(metrics if as_json else {f"{n}.{k}": v for n, r in metrics["methods"].items() for k, v in r.items()
+                                      if k in ("frac_mitigated", "retrigger_rate", "nonmem_accuracy_delta",
+                                               "cost_per_image_ratio")}, as_json, folder)
+        return
     folder = out_dir(out, "memorization-evaluate")
     metrics = run_evaluate(model, folder, seed=seed, s=_settings(overrides, False), per_digit=per_digit,
                            gen_steps=steps, progress=progress_enabled(as_json))

@@ -1,6 +1,10 @@
 """Memorization in text-to-image diffusion models: detect memorized prompts, localize the
 cross-attention value neurons that carry them, switch them off, export the patched model.
 
+Mitigation (``mitigate``, ``evaluate --compare``): NeMo's pruning beside Wen et al.'s prompt-embedding
+optimisation, Ren et al.'s (ECCV 2024) cross-attention re-weighting and a cross-attention fine-tune, each with a
+re-trigger search (Hintersdorf et al. 2025, *Finding Dori*).
+
 Implements NeMo (Hintersdorf, Struppek, Kersting, Dziedzic, Boenisch: "Finding NeMo: Localizing
 Neurons Responsible for Memorization in Diffusion Models", NeurIPS 2024) and, as a second detector,
 the text-conditional noise-norm score of Wen, Liu, Chen, Lyu: "Detecting, Explaining, and Mitigating
@@ -20,33 +24,43 @@ from trustgen.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trustgen.memorization.calibration import calibrate, scores
-    from trustgen.memorization.config import NemoSettings
+    from trustgen.memorization.compare import compare_mitigations, run_compare
+    from trustgen.memorization.config import MitigationSettings, NemoSettings
     from trustgen.memorization.detection import Detection, detect
     from trustgen.memorization.evaluate import evaluate_memorization, run_evaluate
-    from trustgen.memorization.experiment import run_calibrate, run_detect, run_localize, run_prune
+    from trustgen.memorization.experiment import run_calibrate, run_detect, run_localize, run_mitigate, run_prune
     from trustgen.memorization.export import export_patched
     from trustgen.memorization.hooks import deactivate
     from trustgen.memorization.inputs import load_text_model, read_prompts
     from trustgen.memorization.localization import Localization, localize
+    from trustgen.memorization.mitigation import Mitigation, make_mitigation
+    from trustgen.memorization.retrigger import perturb_embedding
     from trustgen.memorization.statistics import ActivationStats
 
 _EXPORTS = {
     "ActivationStats": "trustgen.memorization.statistics",
     "Detection": "trustgen.memorization.detection",
     "Localization": "trustgen.memorization.localization",
+    "Mitigation": "trustgen.memorization.mitigation",
+    "MitigationSettings": "trustgen.memorization.config",
     "NemoSettings": "trustgen.memorization.config",
     "calibrate": "trustgen.memorization.calibration",
+    "compare_mitigations": "trustgen.memorization.compare",
     "deactivate": "trustgen.memorization.hooks",
     "detect": "trustgen.memorization.detection",
     "evaluate_memorization": "trustgen.memorization.evaluate",
     "export_patched": "trustgen.memorization.export",
     "load_text_model": "trustgen.memorization.inputs",
     "localize": "trustgen.memorization.localization",
+    "make_mitigation": "trustgen.memorization.mitigation",
+    "perturb_embedding": "trustgen.memorization.retrigger",
     "read_prompts": "trustgen.memorization.inputs",
     "run_calibrate": "trustgen.memorization.experiment",
     "run_detect": "trustgen.memorization.experiment",
     "run_evaluate": "trustgen.memorization.evaluate",
+    "run_compare": "trustgen.memorization.compare",
     "run_localize": "trustgen.memorization.experiment",
+    "run_mitigate": "trustgen.memorization.experiment",
     "run_prune": "trustgen.memorization.experiment",
     "scores": "trustgen.memorization.calibration",
 }
@@ -54,19 +68,26 @@ __all__ = [
     "ActivationStats",
     "Detection",
     "Localization",
+    "Mitigation",
+    "MitigationSettings",
     "NemoSettings",
     "calibrate",
+    "compare_mitigations",
     "deactivate",
     "detect",
     "evaluate_memorization",
     "export_patched",
     "load_text_model",
     "localize",
+    "make_mitigation",
+    "perturb_embedding",
     "read_prompts",
     "run_calibrate",
+    "run_compare",
     "run_detect",
     "run_evaluate",
     "run_localize",
+    "run_mitigate",
     "run_prune",
     "scores",
 ]

@@ -44,3 +44,42 @@ def effective_settings(settings: NemoSettings, meta: dict[str, Any]) -> NemoSett
     the defaults."""
     recommended = dict(meta.get("memorization") or {})
     return NemoSettings(**{**recommended, **settings.model_dump(include=settings.model_fields_set)})
+
+
+MITIGATION_METHODS = ("nemo", "embedding", "attention", "finetune")
+
+
+class MitigationSettings(Settings):
+    """Settings of the four mitigations and of the re-trigger search (``trustgen memorization mitigate`` and
+    ``evaluate --compare``); defaults are each paper's unless noted."""
+
+    # embedding — Wen, Liu, Chen, Lyu, ICLR 2024 (their code: AdamW lr 0.05, 10 iterations, stop at a target loss,
+    # optimised at the first DDIM step, the beginning token frozen)
+    embed_lr: float = Field(0.05, gt=0)
+    embed_iters: int = Field(10, ge=1)
+    # stop once the mean text-conditional noise norm is at most this; "auto" = the mean over the calibration
+    # captions at the same step (calibrated per model; the paper sets a number for SD 1.4); "none" = all iterations
+    embed_target_loss: float | Literal["auto", "none"] = "auto"
+    embed_step: int = Field(0, ge=0)  # index of the DDIM step the embedding is optimised at (paper: 0)
+    # attention — Ren, Li, Zeng, Xu, Lyu, Xing, Tang, ECCV 2024: multiply the beginning token's cross-attention
+    # logits by c1 and mask the summary tokens (end token and padding) at every step and layer
+    attn_c1: float = Field(1.25, gt=0)
+    attn_mask_summary: bool = True
+    # embedding and attention act only on prompts NeMo's detector flags (threshold calibrated on non-memorized
+    # captions), as Wen et al. pair their detector with their mitigation; "none" applies them to every prompt
+    gate: Literal["detector", "none"] = "detector"
+    # finetune (ours, the direction of Hintersdorf et al. 2025, "Finding Dori"): train the cross-attention (attn2)
+    # weights so a memorized caption predicts what the frozen model predicts for the empty prompt, while a
+    # distillation loss keeps every other caption's prediction
+    ft_steps: int = Field(200, ge=1)
+    ft_lr: float = Field(1e-4, gt=0)
+    ft_batch: int = Field(16, ge=1)
+    ft_utility_weight: float = Field(1.0, ge=0)
+    ft_images: int = Field(64, ge=1)  # x0 pool: the frozen model's own samples for the utility captions (no data)
+    # re-trigger search (after Finding Dori): PGD on the caption's token features within an L2 ball of radius
+    # retrigger_radius × ‖features‖, minimising the denoising loss of the memorized training image (a white-box
+    # attacker who knows the image: an upper bound on what a caption-only attacker can do)
+    retrigger_radius: float = Field(0.1, ge=0)
+    retrigger_steps: int = Field(10, ge=1)
+    retrigger_batch: int = Field(16, ge=1)
+    seed: int = 0
