@@ -124,7 +124,7 @@ def _steer(generator: FairGenerator, meter: ValueMeter | None, noise: torch.Tens
 
 def run_generate(settings: FairGenerateSettings, out: Path, *, progress: bool = False) -> dict[str, Any]:
     """Plain and fair images for one prompt, the measured shares before and after, quality, grids."""
-    from trustgen.diffusion.experiment import write_samples
+    from trustgen.diffusion.sample_files import write_samples
 
     model, generator, meter = _load(settings, progress)
     values, n = settings.values, settings.num
