@@ -15,6 +15,7 @@ from trustgen.collab.schedule import (
     alpha_bars,
     cut_timestep,
     handoff_alpha_bar,
+    handoff_range,
     marginal_client_timesteps,
     server_scheduler_config,
     split_timesteps,
@@ -53,6 +54,23 @@ def test_exact_server_schedule_is_the_conditional_forward_process(t_c):
     # x_t | x_{t_c-1} composed with x_{t_c-1} | x0 equals the marginal x_t | x0, in mean and variance
     assert torch.allclose(sub * a_h, full[t_c:], rtol=1e-4, atol=1e-7)
     assert torch.allclose(sub * (1 - a_h) + (1 - sub), 1 - full[t_c:], rtol=1e-4, atol=1e-7)
+
+
+@pytest.mark.parametrize("handoff", ["exact", "marginal"])
+def test_the_full_T_server_chain_stays_in_the_handoff_range(handoff, clients_data):
+    """The cosine schedule's last β is 0.999: a DDPM step there divides by √0.001, so an x0 estimate that is
+    not clipped to the hand-off range blew the full-T chain up to |x| ~ 10³ (seen in the sweep's cost probe,
+    and in every full-T generation of an exact-hand-off run)."""
+    engine = build_engine(tiny(cut=0.5, handoff=handoff), clients_data)
+    config, t_c = engine.server.model.scheduler_config, engine.clients[0].t_c
+    bound = handoff_range(engine.clients[0].model.scheduler_config, t_c)
+    assert config["clip_sample"] and config["clip_sample_range"] == pytest.approx(bound)
+    assert handoff_range(config, 0) == 1.0  # at c = 0 the server's data are the clean images
+    seen = inspect_payloads(engine)
+    engine.generate(0, 2, labels=[1, 2], sample_steps=None)
+    x = seen[0][1].x_handoff
+    # exact: the last server step lands on the clipped estimate; marginal: one noisy step past it
+    assert float(x.abs().max()) <= (bound + 1e-5 if handoff == "exact" else 2 * bound)
 
 
 def test_split_timesteps_gives_the_client_exactly_its_share():

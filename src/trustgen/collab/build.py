@@ -56,7 +56,9 @@ def build_engine(settings: CollabSettings, client_data: list[ImageDataset]) -> C
         models = {}
         for level in levels:
             model = new_model(model_settings(settings, settings.seed), client_data[0])
-            model.scheduler_config = server_scheduler_config(model.scheduler_config, level, settings.handoff)
+            widest = max(served.values()) if settings.handoff == "marginal" else level  # noisiest hand-off served
+            model.scheduler_config = server_scheduler_config(model.scheduler_config, level, settings.handoff,
+                                                             range_t_c=widest)
             model.meta["role"] = f"CollaFuse server, handoff={settings.handoff}, t_c={level}"
             models[level] = model
         by_cut = {t_c: models[t_c] if settings.handoff == "exact" else models[levels[0]] for t_c in served.values()}

@@ -50,10 +50,24 @@ def noise_to_cut(x0: Any, t_c: int, scheduler_config: dict[str, Any], noise: Any
     return (a**0.5) * x0 + ((1 - a) ** 0.5) * noise
 
 
-def server_scheduler_config(base: dict[str, Any], t_c: int, handoff: str) -> dict[str, Any]:
+HANDOFF_SIGMAS = 5.0  # the server's x0 estimate is clipped at 5 noise σ beyond √ᾱ (a pixel exceeds it w.p. 6e-7)
+
+
+def handoff_range(scheduler_config: dict[str, Any], t_c: int) -> float:
+    """Bound on the pixels of hand-off images ``√ᾱ·x0 + √(1−ᾱ)·ε`` (``x0`` in [-1, 1]): ``√ᾱ + 5·√(1−ᾱ)``;
+    1 at ``t_c = 0``, where the hand-off is the clean image."""
+    a = handoff_alpha_bar(scheduler_config, t_c)
+    return a**0.5 + HANDOFF_SIGMAS * (1 - a) ** 0.5
+
+
+def server_scheduler_config(base: dict[str, Any], t_c: int, handoff: str,
+                            range_t_c: int | None = None) -> dict[str, Any]:
     """The server's noise schedule: the tail ``β_{t_c…T−1}`` (exact) or the full schedule (marginal).
 
-    Hand-off images are not confined to [-1, 1], so the server never clips its x0 estimate.
+    The server's "clean" data are hand-off images, which are not confined to [-1, 1], so its x0 estimate
+    is clipped to the range they take (:func:`handoff_range` at ``range_t_c``, default ``t_c``; a marginal
+    server shared by several cuts gives its noisiest). Without any clip the full-T DDPM chain diverges:
+    its first step, β = 0.999 in the cosine schedule, multiplies the denoiser's error by 1/√0.001 ≈ 32.
     """
     from diffusers import DDPMScheduler
 
@@ -63,7 +77,8 @@ def server_scheduler_config(base: dict[str, Any], t_c: int, handoff: str) -> dic
     if not 0 <= t_c < T:
         raise TrustgenError(f"the server needs t_c < T, got t_c={t_c}, T={T}")
     config = {k: v for k, v in base.items() if not k.startswith("_")}
-    config["clip_sample"] = False
+    config["clip_sample"] = True
+    config["clip_sample_range"] = handoff_range(base, t_c if range_t_c is None else range_t_c)
     if handoff == "marginal":
         return config
     betas = DDPMScheduler.from_config(base).betas[t_c:].double().tolist()
