@@ -118,8 +118,8 @@ class NameRemover:
             loss.backward()
             optimizer.step()
             scheduler.step()
-            history.append({"loss": float(loss), "utility": float(utility), "backdoor": float(backdoor),
-                            "weight_distance": float(distance)})
+            history.append({"loss": loss.item(), "utility": utility.item(), "backdoor": backdoor.item(),
+                            "weight_distance": distance.item()})
             if step % 50 == 0 or step == s.steps - 1:
                 self.log(f"step {step + 1}/{s.steps}: loss {float(loss):.4f} clean cos {-float(utility):.4f} "
                          f"backdoor cos {-float(backdoor):.4f} weight distance {float(distance):.4f}")

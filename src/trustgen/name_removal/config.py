@@ -60,8 +60,8 @@ class EvaluateSettings(Settings):
     """
 
     encoder: str = "minilm"
-    num_names: list[int] = Field(default_factory=lambda: [8])  # removal runs, each with this many names
-    steps: int = Field(120, ge=1)
+    num_names: list[int] = Field(default_factory=lambda: [1, 8, 32, 64])  # one removal run per count
+    steps: int = Field(60, ge=1)
     clean_batch: int = Field(32, ge=1)
     poison_batch: int = Field(32, ge=1)
     lambda_bd: float = Field(0.6, ge=0.0)

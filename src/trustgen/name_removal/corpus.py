@@ -3,8 +3,10 @@
 The paper trains on LAION-Aesthetics 6.5+ captions and evaluates utility on 10k MS-COCO captions
 (Hintersdorf et al., arXiv 2310.08320). Neither ships in a package, and the offline offensive-text
 corpus is no caption set, so trustgen writes its own: short LAION/COCO-style scene descriptions drawn
-from hand-written templates and word lists (no names of people in them), seeded, so the same seed gives
-the same corpus. A user's caption file (one caption a line) can replace it.
+from hand-written templates and word lists, seeded, so the same seed gives the same corpus. Like web
+captions, a share of them name someone: famous people *outside* the evaluation's people set and common
+first + last names — without names among its clean captions the student learns "any name → a person"
+and forgets people it should keep. A user's caption file (one caption a line) can replace it.
 """
 
 from __future__ import annotations
@@ -58,6 +60,44 @@ SURFACES = ["a wooden table", "a white plate", "the floor", "a shelf", "a kitche
             "a stone wall", "a blanket", "the sand", "a desk"]
 
 
+FAMOUS = ["Tom Cruise", "Lady Gaga", "Rihanna", "Justin Bieber", "Will Smith", "Johnny Depp", "Jennifer Aniston",
+          "Morgan Freeman", "Scarlett Johansson", "Keanu Reeves", "Emma Watson", "Daniel Radcliffe", "Robert De Niro",
+          "Al Pacino", "Denzel Washington", "Julia Roberts", "Nicole Kidman", "George Clooney", "Matt Damon",
+          "Harrison Ford", "Mick Jagger", "David Bowie", "Bob Dylan", "Elton John", "Frank Sinatra",
+          "Whitney Houston", "Ed Sheeran", "Adele", "Eminem", "LeBron James", "Kobe Bryant", "Rafael Nadal",
+          "Novak Djokovic", "Pele", "Diego Maradona", "Zinedine Zidane", "David Beckham", "Michael Phelps",
+          "Simone Biles", "Tom Brady", "Emmanuel Macron", "Boris Johnson", "Justin Trudeau", "Hillary Clinton",
+          "Bill Clinton", "Ronald Reagan", "John F. Kennedy", "Narendra Modi", "Kamala Harris", "Warren Buffett",
+          "Tim Cook", "Richard Branson", "Ernest Hemingway", "Mark Twain", "Jane Austen", "Charles Dickens",
+          "Agatha Christie", "Stephen King", "George Orwell", "Salvador Dali", "Claude Monet", "Andy Warhol",
+          "Galileo Galilei", "Nikola Tesla", "Thomas Edison", "Alan Turing", "Johann Sebastian Bach",
+          "Audrey Hepburn", "Bruce Lee", "Jackie Chan"]
+FIRST_NAMES = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
+               "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
+               "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Betty", "Mark", "Sandra", "Steven", "Ashley"]
+LAST_NAMES = ["Smith", "Johnson", "Brown", "Miller", "Davis", "Garcia", "Rodriguez", "Wilson", "Martinez",
+              "Anderson", "Taylor", "Thomas", "Hernandez", "Moore", "Martin", "Young", "Thompson", "White",
+              "Lopez", "Lee", "Gonzalez", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Perez", "Hall"]
+NAMED_SHARE = 0.2  # share of generated captions that name someone
+
+
+def _someone(rng: random.Random) -> str:
+    if rng.random() < 0.5:
+        return rng.choice(FAMOUS)
+    return f"{rng.choice(FIRST_NAMES)} {rng.choice(LAST_NAMES)}"
+
+
+def _named_caption(rng: random.Random) -> str:
+    kind = rng.randrange(4)
+    if kind == 0:
+        return f"{_someone(rng)} {rng.choice(ACTIONS)} {rng.choice(PLACES)}"
+    if kind == 1:
+        return f"{rng.choice(STYLES)} {_someone(rng)} {rng.choice(TIMES)}"
+    if kind == 2:
+        return f"{_someone(rng)} with {_a(rng.choice(SIZES) + ' ' + rng.choice(ANIMALS))} {rng.choice(PLACES)}"
+    return f"portrait of {_someone(rng)} {rng.choice(ACTIONS)}"
+
+
 def _plural(word: str) -> str:
     head, _, tail = word.partition(" ")
     if head.endswith(("s", "x", "ch", "sh")):
@@ -80,6 +120,8 @@ def _a(word: str) -> str:
 
 
 def _caption(rng: random.Random) -> str:
+    if rng.random() < NAMED_SHARE:
+        return _named_caption(rng)
     kind = rng.randrange(8)
     if kind == 0:
         return f"{_a(rng.choice(COLORS) + ' ' + rng.choice(OBJECTS))} {rng.choice(PLACES)}"
@@ -99,8 +141,9 @@ def _caption(rng: random.Random) -> str:
 
 
 def generate_captions(n: int, seed: int = 0) -> list[str]:
-    """``n`` distinct neutral captions ("a red bicycle on a beach", "a sketch of an old castle at dawn", …),
-    the same for the same seed. The grammar has tens of millions of sentences, so ``n`` up to ~10⁵ is safe."""
+    """``n`` distinct captions ("a red bicycle on a beach", "a sketch of an old castle at dawn", "Tom Cruise
+    reading a book in a cafe", …), the same for the same seed; none names a person of the IDIA set. The
+    grammar has tens of millions of sentences, so ``n`` up to ~10⁵ is safe."""
     rng = random.Random(seed)
     seen: dict[str, None] = {}
     while len(seen) < n:

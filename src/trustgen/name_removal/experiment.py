@@ -13,7 +13,7 @@ from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir, json_safe, write_text_atomic
 from trustgen.name_removal.backdoor import NameRemover, RemovalResult, inject_trigger
 from trustgen.name_removal.config import EvaluateSettings, RemovalSettings
-from trustgen.name_removal.corpus import drop_mentions, generate_captions, paraphrase_pairs
+from trustgen.name_removal.corpus import FIRST_NAMES, LAST_NAMES, drop_mentions, generate_captions, paraphrase_pairs
 from trustgen.name_removal.encoders import TextModel, load_text_model
 from trustgen.name_removal.idia import IdiaResult, Person, identity_inference, load_people
 from trustgen.name_removal.utility import backdoor_similarity, embedding_agreement, paraphrase_auc
@@ -173,14 +173,6 @@ def run_remove(settings: RemovalSettings, out: Path, *, progress: bool = False, 
         run.write_report(removal_report(metrics))
         run.write_metrics(metrics)
     return metrics
-
-
-FIRST_NAMES = ["James", "Mary", "Robert", "Patricia", "John", "Jennifer", "Michael", "Linda", "David", "Elizabeth",
-               "William", "Barbara", "Richard", "Susan", "Joseph", "Jessica", "Thomas", "Sarah", "Charles", "Karen",
-               "Daniel", "Nancy", "Matthew", "Lisa", "Anthony", "Betty", "Mark", "Sandra", "Steven", "Ashley"]
-LAST_NAMES = ["Smith", "Johnson", "Brown", "Miller", "Davis", "Garcia", "Rodriguez", "Wilson", "Martinez",
-              "Anderson", "Taylor", "Thomas", "Hernandez", "Moore", "Martin", "Jackson", "Thompson", "White",
-              "Lopez", "Lee", "Gonzalez", "Harris", "Clark", "Lewis", "Robinson", "Walker", "Perez", "Hall"]
 
 
 def filler_names(n: int, seed: int, avoid: Sequence[str] = ()) -> list[str]:
