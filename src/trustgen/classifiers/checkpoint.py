@@ -14,31 +14,10 @@ from typing import Any
 import torch
 
 from trustgen.core.errors import CorruptFileError, TrustgenError
+from trustgen.core.optimizer_state import flatten_optimizer, unflatten_optimizer
 from trustgen.core.safe_io import load_state_dict, save_state_dict
 
 STATE = "state.json"
-
-
-def split_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
-    """An optimizer ``state_dict`` as (tensors, JSON-able rest)."""
-    tensors: dict[str, torch.Tensor] = {}
-    scalars: dict[str, Any] = {}
-    for idx, slots in state["state"].items():
-        for key, value in slots.items():
-            if torch.is_tensor(value):
-                tensors[f"{idx}.{key}"] = value
-            else:
-                scalars[f"{idx}.{key}"] = value
-    return tensors, {"param_groups": state["param_groups"], "scalars": scalars}
-
-
-def join_optimizer(tensors: dict[str, Any], rest: dict[str, Any]) -> dict[str, Any]:
-    """The inverse of :func:`split_optimizer`."""
-    state: dict[int, dict[str, Any]] = {}
-    for name, value in [*tensors.items(), *rest["scalars"].items()]:
-        idx, key = name.split(".", 1)
-        state.setdefault(int(idx), {})[key] = value
-    return {"state": state, "param_groups": rest["param_groups"]}
 
 
 def save_checkpoint(run_dir: Path, epoch: int, *, network: torch.nn.Module, optimizer: torch.optim.Optimizer,
@@ -51,7 +30,7 @@ def save_checkpoint(run_dir: Path, epoch: int, *, network: torch.nn.Module, opti
         shutil.rmtree(tmp)
     tmp.mkdir(parents=True)
     save_state_dict(network.state_dict(), tmp / "model.safetensors")
-    tensors, rest = split_optimizer(optimizer.state_dict())
+    tensors, rest = flatten_optimizer(optimizer.state_dict())
     save_state_dict(tensors, tmp / "optimizer.safetensors")
     (tmp / "optimizer.json").write_text(json.dumps(rest), encoding="utf-8")
     save_state_dict({"generator": generator.get_state(), "torch": torch.get_rng_state()}, tmp / "rng.safetensors")
@@ -89,5 +68,5 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CorruptFileError(f"corrupt checkpoint {path}: {exc}") from None
     rng = load_state_dict(path / "rng.safetensors")
     return {"state": state, "model": load_state_dict(path / "model.safetensors"),
-            "optimizer": join_optimizer(load_state_dict(path / "optimizer.safetensors"), rest),
+            "optimizer": unflatten_optimizer(load_state_dict(path / "optimizer.safetensors"), rest),
             "generator": rng["generator"], "torch_rng": rng["torch"]}
