@@ -247,9 +247,11 @@ class EmbeddingMitigation(Mitigation):
                 if self.target_loss is not None and float(loss.detach()) <= self.target_loss:
                     break
                 (grad,) = torch.autograd.grad(loss, [tokens])
-                grad[:, 0] = 0  # the beginning token stays (as Wen et al.'s code)
+                grad[:, 0] = 0  # the beginning token stays (as Wen et al.'s code) ...
                 tokens.grad = grad
                 optimizer.step()
+                with torch.no_grad():  # ... exactly: their AdamW's weight decay would still shrink it
+                    tokens[:, 0] = text.tokens[:1, 0]
                 optimizer.zero_grad()
                 done += 1
         self.iterations.append(done)
@@ -290,8 +292,8 @@ class AttentionMitigation(Mitigation):
         from trustgen.diffusion.attention import cross_attention_names
 
         if not cross_attention_names(model.unet):
-            raise TrustgenError("attention mitigation needs a UNet with cross-attention layers (attn2); this model "
-                                "has none")
+            raise TrustgenError("attention mitigation re-weights cross-attention, and this model has no cross-attention "
+                                "layers (attn2)")
         self.info |= {"c1": self.s.attn_c1, "mask_summary": self.s.attn_mask_summary,
                       "variant": "Ren et al. 2024: beginning-token logit × c1, summary tokens masked"}
 
