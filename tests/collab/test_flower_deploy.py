@@ -1,11 +1,12 @@
 """CollaFuse on real Flower processes over loopback: a TLS SuperLink with SuperNode authentication, three
 authorised SuperNodes and one unknown, `trustgen collab submit`.
 
-One federation serves both tests, which run in the default suite (`make test`): the tiny model keeps a round to
-seconds, and a round with a dead client waits out the 60 s round time-out once. The reliability run exercises, in one CollaFuse run: a SuperNode
-killed mid-run (its client reported missing), bad payloads from another client (NaN, wrong shape, wrong
-dtype, oversized: rejected and logged), the ServerApp killed and the run resumed with ``--resume``, and
-the killed client rejoining from its saved state. Every process is ended when the tests end.
+One federation serves both tests, which run in the default suite (`make test`): the tiny model keeps a round
+to seconds, and a round with a dead client waits out the 60 s round time-out once. The reliability run
+exercises, in one CollaFuse run: a SuperNode killed mid-run (its client reported missing), bad payloads from
+another client (NaN, wrong shape, wrong dtype, oversized: rejected and logged), the ServerApp killed and the
+run resumed with ``--resume``, and the killed client rejoining from its saved state. Every process is ended
+when the tests end.
 """
 
 from __future__ import annotations

@@ -11,7 +11,6 @@ from conftest import MEMORIZED, OTHERS
 
 def test_logit_edit_processor_is_plain_attention_when_unedited_and_changes_output_when_edited(tiny_text_model):
     from trustgen.diffusion.attention import cross_attention_names, edit_cross_attention
-
     from trustgen.diffusion.models import text_inputs
 
     unet = tiny_text_model.unet
@@ -41,9 +40,8 @@ def test_attention_needs_cross_attention(memorizing_model):
 
     with pytest.raises(TrustgenError, match="no cross-attention"):
         make_mitigation("attention").prepare(memorizing_model, [MEMORIZED], OTHERS)
-    with pytest.raises(TrustgenError, match="no cross-attention"):
-        with edit_cross_attention(memorizing_model.unet):
-            pass
+    with pytest.raises(TrustgenError, match="no cross-attention"), edit_cross_attention(memorizing_model.unet):
+        pass
     with pytest.raises(TrustgenError, match="unknown mitigation method"):
         make_mitigation("prune-everything")
 

@@ -173,8 +173,8 @@ def compare_mitigations(model: DiffusionModel, captions: dict[str, list[str]], i
         generation_images, generation_evals = mit.generation_images, mit.generation_unet_evals
         acc = mitigated_accuracy(model, mit, per_digit=per_digit, seed=seed, steps=gen_steps)
         mitigated = [r for r in rows if r["mitigated"]]
-        setup_per_caption = (mit.setup_unet_evals + (gate.setup_unet_evals if gated else 0)) / len(mem)
-        if gated:
+        setup_per_caption = (mit.setup_unet_evals + (gate.setup_unet_evals if gated and gate else 0)) / len(mem)
+        if gated and gate is not None:
             mit.info["gate"] = {"threshold": gate.threshold, "calibration_unet_evals": gate.setup_unet_evals,
                                 "detection_unet_evals_per_prompt": gate.unet_evals / max(len(gate.flags), 1),
                                 "flagged": {p: f for p, f in gate.flags.items()}}
@@ -188,8 +188,8 @@ def compare_mitigations(model: DiffusionModel, captions: dict[str, list[str]], i
             "setup_unet_evals_per_caption": setup_per_caption,
             "extra_unet_evals_per_image": generation_evals / max(generation_images, 1),
             "cost_setup_images_per_caption": setup_per_caption / gen_steps,
-            "cost_detect_images_per_prompt": (gate.unet_evals / max(len(gate.flags), 1) / gen_steps) if gated
-            else 0.0,
+            "cost_detect_images_per_prompt": (gate.unet_evals / max(len(gate.flags), 1) / gen_steps)
+            if gated and gate is not None else 0.0,
             "cost_per_image_ratio": (gen_steps + generation_evals / max(generation_images, 1)) / gen_steps,
             "setup_seconds_per_caption": mit.setup_seconds / len(mem),
             "cost_setup_seconds_ratio": mit.setup_seconds / len(mem) / image_seconds,

@@ -292,8 +292,8 @@ class AttentionMitigation(Mitigation):
         from trustgen.diffusion.attention import cross_attention_names
 
         if not cross_attention_names(model.unet):
-            raise TrustgenError("attention mitigation re-weights cross-attention, and this model has no cross-attention "
-                                "layers (attn2)")
+            raise TrustgenError("attention mitigation re-weights cross-attention, and this model has no "
+                                "cross-attention layers (attn2)")
         self.info |= {"c1": self.s.attn_c1, "mask_summary": self.s.attn_mask_summary,
                       "variant": "Ren et al. 2024: beginning-token logit × c1, summary tokens masked"}
 
