@@ -12,6 +12,11 @@ metrics and the SHA-256 of every file.
 training and held-out samples are cached in ``zoo-build/minilm-offensive/embeddings.npz`` (reused
 unless ``--retrain``), the head is trained on them, and the card gets its held-out accuracy and F1.
 
+The model-inversion models (``docs/inversion.md``) train through ``trustgen classify train`` /
+``trustgen inversion train-generator`` with their recipes in ``scripts/zoo/mi-*.yaml`` into ``zoo-build/``, and are
+stored in float16 (loaded as float32): three targets identical but for the label-smoothing factor, the independent
+evaluation classifier, and the VAE decoder trained on the public digits only.
+
 Weights are reproducible from the seed up to floating-point summation order, which can
 change with the number of CPU threads.
 """
@@ -68,6 +73,73 @@ DIFFUSION_MODELS = {
         "meta": {"fairness": {"edit": {"scale": 0.75, "threshold": 0.0, "warmup": 5}}},
     },
 }
+
+
+# model inversion (trustgen.inversion): classifiers on the private digits 0–4 and a generator of the public 5–9
+INVERSION_CLASSIFIERS = {
+    "mi-digits-target-hard": "model-inversion target: small ResNet on digits 0–4, hard labels (α = 0)",
+    "mi-digits-target-ls": "model-inversion target: small ResNet on digits 0–4, label smoothing α = +0.1",
+    "mi-digits-target-negls": "model-inversion target: small ResNet on digits 0–4, negative label smoothing "
+                              "α = −0.05 with the paper's warm-up",
+    "mi-digits-eval": "model-inversion evaluation classifier: plain CNN on digits 0–4 (other architecture and seed "
+                      "than the targets)",
+}
+INVERSION_GENERATORS = {
+    "mi-digits-generator": "model-inversion image prior: VAE decoder trained on the public digits 5–9 only",
+}
+
+
+def build_inversion_classifier(name: str, retrain: bool) -> None:
+    from trustgen.classifiers.bundle import load_classifier
+    from trustgen.classifiers.experiment import write_model_card
+
+    run = BUILD / name
+    if retrain and run.exists():
+        shutil.rmtree(run)
+    if not (run / "metrics.json").is_file():
+        train = trustgen("classify", "train", "--config", str(RECIPES / f"{name}.yaml"), "--out", str(run))
+    else:
+        train = json.loads((run / "metrics.json").read_text())
+    target = ZOO_DIR / name
+    if target.exists():
+        shutil.rmtree(target)
+    model = load_classifier(run / "model")
+    model.save(target, half=True)
+    command = f"trustgen classify train --config scripts/zoo/{name}.yaml"
+    write_model_card(model, target, name=name, command=command, seed=int(model.meta["training"]["seed"]),
+                     steps=int(train["steps"]), metrics={}, description=INVERSION_CLASSIFIERS[name])
+    metrics = trustgen("classify", "evaluate", "--model", str(target), "--out", str(BUILD / f"{name}-eval"))
+    keep = {f"test_{k}": round(float(metrics[k]), 4) for k in ("accuracy", "ece", "nll", "mean_confidence")}
+    keep["evaluated_with"] = f"trustgen classify evaluate --model {name}"
+    write_model_card(model, target, name=name, command=command, seed=int(model.meta["training"]["seed"]),
+                     steps=int(train["steps"]), metrics={**keep, "train_seconds": train.get("train_seconds")},
+                     description=INVERSION_CLASSIFIERS[name])
+    print(f"{name}: {json.dumps(keep)}", flush=True)
+
+
+def build_inversion_generator(name: str, retrain: bool) -> None:
+    from trustgen.inversion.vae import load_generator
+
+    run = BUILD / name
+    if retrain and run.exists():
+        shutil.rmtree(run)
+    if not (run / "metrics.json").is_file():
+        train = trustgen("inversion", "train-generator", "--config", str(RECIPES / f"{name}.yaml"), "--out", str(run))
+    else:
+        train = json.loads((run / "metrics.json").read_text())
+    target = ZOO_DIR / name
+    if target.exists():
+        shutil.rmtree(target)
+    generator = load_generator(run / "generator")
+    generator.save(target, half=True)
+    card = ZooCard(name=name, kind="generator", description=INVERSION_GENERATORS[name],
+                   command=f"trustgen inversion train-generator --config scripts/zoo/{name}.yaml",
+                   data=f"digits (all splits, public classes {generator.meta['classes']}, "
+                        f"{train['num_images']} images)",
+                   seed=int(generator.meta["training"]["seed"]), steps=int(train["steps"]),
+                   metrics={"final_loss": train["final_loss"], "train_seconds": train["train_seconds"]})
+    write_card(target, card)
+    print(f"{name}: {json.dumps(card.metrics)}", flush=True)
 
 
 def _half_unet(folder: Path) -> None:
@@ -144,7 +216,8 @@ def build_minilm_offensive(retrain: bool) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("models", nargs="*", default=["digits-classifier", *DIFFUSION_MODELS, "minilm-offensive"])
+    parser.add_argument("models", nargs="*", default=["digits-classifier", *DIFFUSION_MODELS, "minilm-offensive",
+                                                      *INVERSION_GENERATORS, *INVERSION_CLASSIFIERS])
     parser.add_argument("--retrain", action="store_true", help="train again even if zoo-build/ has the run")
     args = parser.parse_args()
     for name in args.models:
@@ -154,6 +227,10 @@ def main() -> None:
             build_diffusion_model(name, args.retrain)
         elif name == "minilm-offensive":
             build_minilm_offensive(args.retrain)
+        elif name in INVERSION_CLASSIFIERS:
+            build_inversion_classifier(name, args.retrain)
+        elif name in INVERSION_GENERATORS:
+            build_inversion_generator(name, args.retrain)
         else:
             parser.error(f"unknown zoo model {name!r}")
 

@@ -134,7 +134,7 @@ def _target_recipe() -> ClassifierTrainSettings:
 
 
 def _evaluation_recipe() -> ClassifierTrainSettings:
-    return ClassifierTrainSettings(classes=list(PRIVATE_DIGITS),
+    return ClassifierTrainSettings(classes=list(PRIVATE_DIGITS), seed=1,
                                    architecture=ArchitectureSettings(name="cnn", widths=[16, 32], hidden=128))
 
 
@@ -142,8 +142,10 @@ class InversionEvaluateSettings(Settings):
     """What ``trustgen inversion evaluate`` runs: three targets identical but for the smoothing factor, attacked
     with PPA and judged by an independent evaluation classifier.
 
-    The nested ``seed`` fields are set from ``seed`` (targets: ``seed``; evaluation classifier: ``seed + 1``;
-    generator and attack: ``seed``) and ``classes`` from ``private_classes`` / ``public_classes``.
+    ``seed`` seeds the targets and the attack. The generator and the evaluation classifier keep their own seeds
+    (``generator.seed`` 0, ``evaluation.seed`` 1) across study seeds: like the paper's one public StyleGAN and one
+    Inception-v3 judge, they are fixed instruments, not part of what is repeated. ``classes`` come from
+    ``private_classes`` / ``public_classes``.
     """
 
     seed: int = 0
@@ -198,12 +200,11 @@ class InversionEvaluateSettings(Settings):
                                               "seed": self.seed, "dataset": self.dataset, "device": self.device})
 
     def evaluation_settings(self) -> ClassifierTrainSettings:
-        return self.evaluation.model_copy(update={"classes": list(self.private_classes), "seed": self.seed + 1,
-                                                  "dataset": self.dataset, "device": self.device})
+        return self.evaluation.model_copy(update={"classes": list(self.private_classes), "dataset": self.dataset,
+                                                  "device": self.device})
 
     def generator_settings(self) -> GeneratorTrainSettings:
-        return self.generator.model_copy(update={"classes": list(self.public_classes), "seed": self.seed,
-                                                 "dataset": self.dataset})
+        return self.generator.model_copy(update={"classes": list(self.public_classes), "dataset": self.dataset})
 
     def attack_settings(self) -> AttackSettings:
         return self.attack.model_copy(update={"classes": list(self.private_classes), "seed": self.seed,
