@@ -118,11 +118,12 @@ class NameRemover:
             loss.backward()
             optimizer.step()
             scheduler.step()
-            history.append({"loss": loss.item(), "utility": utility.item(), "backdoor": backdoor.item(),
-                            "weight_distance": distance.item()})
+            row = {"loss": loss.item(), "utility": utility.item(), "backdoor": backdoor.item(),
+                   "weight_distance": distance.item()}
+            history.append(row)
             if step % 50 == 0 or step == s.steps - 1:
-                self.log(f"step {step + 1}/{s.steps}: loss {float(loss):.4f} clean cos {-float(utility):.4f} "
-                         f"backdoor cos {-float(backdoor):.4f} weight distance {float(distance):.4f}")
+                self.log(f"step {step + 1}/{s.steps}: loss {row['loss']:.4f} clean cos {-row['utility']:.4f} "
+                         f"backdoor cos {-row['backdoor']:.4f} weight distance {row['weight_distance']:.4f}")
         student.eval().requires_grad_(False)
         return RemovalResult(student, list(s.names), {n: s.target_for(n) for n in s.names}, s.steps,
                              time.perf_counter() - start, history)
