@@ -30,6 +30,23 @@ def test_run_writes_per_client_metrics(tmp_path):
     assert {"fd_digits", "fd_digits_floor", "reid_rate"} <= set(m["pooled"])
     for name in ("config.yaml", "metrics.json", "report.md", "samples_client0.png", "log.txt"):
         assert (tmp_path / name).is_file(), name
+    _check_saved_models(tmp_path, m, ["client-0", "client-1", "client-2", "server"])
+
+
+def _check_saved_models(run, metrics, names):
+    """The trained denoisers are in the run folder (safetensors, diffusers layout) with a hash-checked card."""
+    from trustgen.core.zoo import verify_files
+    from trustgen.diffusion.bundle import load_model
+
+    assert sorted(metrics["models"]) == names
+    for name, folder in metrics["models"].items():
+        card = json.loads((run / folder / "card.json").read_text())
+        assert (card["name"], card["seed"]) == (name, 0)
+        assert "unet/diffusion_pytorch_model.safetensors" in card["files"]
+        verify_files(run / folder, card["files"])
+        assert isinstance(card["metrics"]["fd_digits"], float)
+    server = load_model(run / metrics["models"]["server"])
+    assert server.num_train_timesteps == 20 - metrics["t_c"] and server.scheduler_config["clip_sample"]
 
 
 def test_sweep_table_and_plot(tmp_path):
@@ -45,6 +62,9 @@ def test_sweep_table_and_plot(tmp_path):
     assert fedavg["steps_per_client"] == 2 * 2  # the same optimisation budget as a CollaFuse client + server
     assert len(fedavg["clients"]) == 3 and isinstance(fedavg["pooled"]["fd_digits"], float)
     assert (tmp_path / "tradeoff.png").is_file() and (tmp_path / "c0.5-marginal" / "metrics.json").is_file()
+    assert sorted(m["rows"][0]["models"]) == ["server"]  # c = 0: the clients train nothing
+    assert sorted(m["rows"][-1]["models"]) == ["client-0", "client-1", "client-2"]  # c = 1: no server
+    assert (tmp_path / "fedavg" / "models" / "global" / "card.json").is_file()
 
 
 @pytest.mark.parametrize(
@@ -98,3 +118,4 @@ def test_per_client_cuts_on_the_command_line(tmp_path):
     assert m["t_c"] == [5, 10, 20] and [c["unet_evals_per_image"] for c in m["clients"]] == [5, 10, 20]
     assert m["clients"][2]["reid_rate"] == 0.0 and m["clients"][2]["recon_mse"] is None
     assert_bad_input(trustgen("collab", "run", "--cut", "0.2,0.4", "--out", tmp_path / "bad"), "per-client cuts")
+

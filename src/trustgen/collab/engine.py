@@ -43,6 +43,7 @@ class CollabEngine:
     rejected: list[str] = field(default_factory=list)
     bytes_up: dict[int, int] = field(default_factory=dict)
     samples_up: dict[int, int] = field(default_factory=dict)
+    clients_are_local: bool = True  # the clients' trained weights are in this process (not on Flower nodes)
 
     def send(self, kind: str, message: Any) -> None:
         """Every message crossing the boundary goes through here."""

@@ -155,6 +155,7 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
 
         losses = engine.train(settings.steps, lambda s: learning_rate(schedule, s), progress=progress,
                               on_round=log_round)
+        models = save_models(engine, settings, run)
         clients, pooled_images = [], []
         for i, (train, heldout) in enumerate(parts):
             client = engine.clients[i]
@@ -196,11 +197,53 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
         metrics = {"engine": engine_name, "cut": settings.cut, "T": T, "t_c": t_c, "handoff": settings.handoff,
                    "sampler": settings.sampler, "server_weight_norm": server_weight_norm(engine.server),
                    "clients": clients, "pooled": pooled, "rejected_payloads": len(engine.rejected),
-                   "final_losses": {k: float(np.mean(v[-50:])) if v else None for k, v in losses.items()}}
+                   "final_losses": {k: float(np.mean(v[-50:])) if v else None for k, v in losses.items()},
+                   "models": {name: str(folder.relative_to(run.path)) for name, folder in models.items()}}
         metrics.update(extra_metrics(engine) if extra_metrics is not None else {})
+        write_model_cards(models, settings, {**{f"client-{c['id']}": c for c in clients}, "server": pooled})
         run.write_report(_report(metrics))
         run.write_metrics(metrics)
     return metrics
+
+
+def save_models(engine: Any, settings: CollabSettings, run: RunDir) -> dict[str, Path]:
+    """The trained denoisers (EMA weights, diffusers layout, safetensors) under ``OUT/models/``: ``client-I``
+    for every client that trains (``t_c > 0``) and whose weights live here, ``server`` (``server-tcN`` per
+    cut level when an exact-hand-off server keeps several). Returns name → folder; cards come at the end."""
+    folders: dict[str, Path] = {}
+    if engine.clients_are_local:  # a Flower engine's clients train on their own nodes: only stand-ins here
+        for client in engine.clients:
+            if client.trainer is not None:
+                folders[f"client-{client.client_id}"] = client.model.save(run.file(f"models/client-{client.client_id}"))
+    if engine.server is not None:
+        levels = sorted(engine.server.models)
+        for level in levels:
+            name = "server" if len(levels) == 1 else f"server-tc{level}"
+            folders[name] = engine.server.models[level].save(run.file(f"models/{name}"))
+    return folders
+
+
+def write_model_cards(models: dict[str, Path], settings: CollabSettings, measured: dict[str, dict[str, Any]]) -> None:
+    """A ``card.json`` beside each saved denoiser (zoo format): what made it, its data, seed, steps, the
+    metrics measured with it, and the SHA-256 of every file."""
+    from trustgen.core.zoo import ZooCard, write_card
+
+    T = settings.num_train_timesteps
+    for name, folder in models.items():
+        record = measured.get(name, measured["server"])
+        if name.startswith("client-"):
+            i = int(name.split("-")[1])
+            role = (f"CollaFuse client {i}'s denoiser for t < t_c = {record['t_c']} of T = {T}; it finishes the "
+                    "server's hand-off images")
+            data = f"{settings.dataset}: client {i}'s partition ({record['train_images']} training images)"
+        else:
+            role = (f"CollaFuse server denoiser for t >= t_c of T = {T} ({settings.handoff} hand-off; its own "
+                    "schedule in scheduler/), trained on every client's hand-off images")
+            data = f"{settings.dataset}: hand-off images of {settings.clients} clients ({settings.partition})"
+        scalars = {k: v for k, v in record.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+        write_card(folder, ZooCard(name=name, kind="diffusion", description=role + " (EMA weights)",
+                                   command="trustgen collab run --config config.yaml (the run folder's)",
+                                   data=data, seed=settings.seed, steps=settings.steps, metrics=scalars))
 
 
 def _report(m: dict[str, Any]) -> str:
@@ -230,6 +273,7 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
     with RunDir(out) as run:
         run.start_over(settings)
         model, cost = train_fedavg(settings, [train for train, _ in parts], progress=progress)
+        models = {"global": model.save(run.file("models/global"))}
         clients, pooled_images = [], []
         for i, (train, heldout) in enumerate(parts):
             labels = request_labels(settings, train, i)
@@ -240,7 +284,21 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
             clients.append({"id": i, **_fidelity(images, heldout, train, settings), **cost})
         pooled = evaluate_samples(torch.cat(pooled_images), settings.dataset, extractor=settings.extractor,
                                   seed=settings.seed)
-        metrics = {"baseline": "fedavg", "clients": clients, "pooled": pooled, **cost}
+        metrics = {"baseline": "fedavg", "clients": clients, "pooled": pooled, **cost,
+                   "models": {"global": "models/global"}}
+        _fedavg_card(models["global"], settings, pooled)
         run.write_report(f"# FedAvg baseline\n\n{cost['rounds']} rounds × {cost['local_steps']} local steps.\n")
         run.write_metrics(metrics)
     return metrics
+
+
+def _fedavg_card(folder: Path, settings: CollabSettings, pooled: dict[str, Any]) -> None:
+    from trustgen.core.zoo import ZooCard, write_card
+
+    scalars = {k: v for k, v in pooled.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+    write_card(folder, ZooCard(
+        name="fedavg-global", kind="diffusion",
+        description=f"FedAvg baseline: one full-chain denoiser averaged over {settings.clients} clients (EMA weights)",
+        command="trustgen collab sweep (the FedAvg baseline; settings in config.yaml)",
+        data=f"{settings.dataset}: {settings.clients} clients ({settings.partition})", seed=settings.seed,
+        steps=settings.steps * 2, metrics=scalars))

@@ -74,6 +74,7 @@ class FlowerEngine(CollabEngine):
     """CollaFuse with the clients on Flower nodes (see the module docstring)."""
 
     grid: Any = None
+    clients_are_local: bool = False  # ``clients`` are stand-ins; the trained client models live on the nodes
     federation: FederationSettings = field(default_factory=FederationSettings)
     settings_json: str = ""
     out: Path = Path(".")
