@@ -119,3 +119,77 @@ def test_per_client_cuts_on_the_command_line(tmp_path):
     assert m["clients"][2]["reid_rate"] == 0.0 and m["clients"][2]["recon_mse"] is None
     assert_bad_input(trustgen("collab", "run", "--cut", "0.2,0.4", "--out", tmp_path / "bad"), "per-client cuts")
 
+
+@pytest.fixture
+def bars(monkeypatch):
+    """The descriptions of the progress bars that were asked for (rendered as plain loops)."""
+    from trustgen.core import progress
+
+    seen: list[str] = []
+    real = progress.track
+
+    def track(items, *, description, enabled=True, total=None):
+        if enabled:
+            seen.append(description)
+        return real(items, description=description, enabled=False, total=total)
+
+    monkeypatch.setattr(progress, "track", track)
+    return seen
+
+
+def test_long_phases_show_progress(tmp_path, bars, monkeypatch):
+    """collab run's training and its generation/attacks, privacy, the sweep as a whole and Flower's rounds."""
+    from trustgen.collab import experiment, sweep
+    from trustgen.collab.build import build_engine
+    from trustgen.collab.config import CollabSettings
+    from trustgen.collab.flower.config import FederationSettings
+    from trustgen.collab.flower.engine import FederationStopped, FlowerEngine
+
+    tiny = {"block_out_channels": (8, 16), "norm_num_groups": 4, "attention_head_dim": 4}
+    settings = CollabSettings(clients=1, num_train_timesteps=10, samples_per_client=2, steps=1, batch_size=4,
+                              partition="iid", cut=0.5, unet=tiny)
+    monkeypatch.setattr(experiment, "_disclosure", lambda *a: {k: None for k in ("recon_mse", "recon_ssim")} |
+                        {"reid_rate": 0.0, "reid_chance": 1.0, "membership_auroc": 0.5})
+    monkeypatch.setattr(experiment, "_fidelity", lambda *a: {"fd_digits": 0.0, "fd_floor": 0.0})
+    monkeypatch.setattr("trustgen.core.metrics.evaluate_samples", lambda *a, **k: {"fd_digits": 0.0})
+    experiment.run_collab(settings, tmp_path / "run", progress=True)
+    sweep.privacy_curve(settings, [0.5], progress=True)
+    monkeypatch.setattr(sweep, "_run_task", lambda kind, s, folder, progress=False: {"kind": kind})
+    assert sweep._run_tasks([("collab", settings, tmp_path), ("fedavg", settings, tmp_path)], 1, True) == [
+        {"kind": "collab"}, {"kind": "fedavg"}]
+
+    class NoNodes:  # a Flower grid nobody joined: the first round stops the run
+        def get_node_ids(self):
+            return []
+
+        def send_and_receive(self, messages, timeout):
+            return []
+
+    local = build_engine(settings, [experiment.client_splits(settings)[0][0]])
+    engine = FlowerEngine(local.clients, local.server, local.cuts, grid=NoNodes(), out=tmp_path / "fl",
+                          federation=FederationSettings(join_timeout=0, local_steps=5), log=lambda line: None)
+    (tmp_path / "fl").mkdir()
+    with pytest.raises(FederationStopped):
+        engine.train(10, lambda s: 1e-3, progress=True)
+    assert bars == ["collaborative training", "generation, scores and attacks per client",
+                    "reconstruction attack per cut", "sweep: 2 runs", "Flower rounds of 5 steps"]
+
+
+def test_the_llm_load_shows_a_spinner(monkeypatch):
+    import rich.progress
+
+    from trustgen.textattack import experiment, llm
+    from trustgen.textattack.config import AttackSettings
+
+    shown: list[str] = []
+
+    class Spinner(rich.progress.Progress):
+        def add_task(self, description, **kw):
+            shown.append(description)
+            return super().add_task(description, **kw)
+
+    monkeypatch.setattr(rich.progress, "Progress", Spinner)
+    monkeypatch.setattr(llm, "load_llm", lambda spec, **kw: f"loaded {spec}")
+    assert experiment._load_llm(AttackSettings(), progress=True) == "loaded smollm2-135m"
+    assert experiment._load_llm(AttackSettings(), progress=False) == "loaded smollm2-135m"
+    assert shown == ["loading the attacker LLM smollm2-135m"]

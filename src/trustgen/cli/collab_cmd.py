@@ -127,7 +127,7 @@ def privacy(
     settings = _settings(overrides, None, dataset=dataset, clients=clients, partition=partition, seed=seed)
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-privacy")
-    rows = privacy_curve(settings, parse_cuts(cuts))
+    rows = privacy_curve(settings, parse_cuts(cuts), progress=progress_enabled(as_json))
     with RunDir(folder) as run:
         run.write_config(settings)
         table = "\n\n".join(f"### c = {r['cut']:g}\n\n" + metrics_table(r) for r in rows)

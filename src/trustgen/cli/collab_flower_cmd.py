@@ -12,7 +12,7 @@ from typing import Any
 
 import typer
 
-from trustgen.cli.common import JsonOption, OutOption, emit, out_dir
+from trustgen.cli.common import JsonOption, OutOption, emit, out_dir, progress_enabled
 
 # the experiment options of `collab run`, shared by `simulate` and `submit`
 Overrides = typer.Argument(None, metavar="[KEY=VALUE]...", help="Setting overrides.")
@@ -90,7 +90,7 @@ def simulate(
                            steps=steps, handoff=handoff, sampler=sampler, sample_steps=sample_steps, seed=seed)
     federation = _federation(local_steps, round_timeout, 120.0, min_clients)
     folder = out_dir(out, "collab-simulate")
-    metrics = run_simulation(settings, federation, folder.resolve(), cpus=cpus)
+    metrics = run_simulation(settings, federation, folder.resolve(), cpus=cpus, progress=progress_enabled(as_json))
     emit(metrics if as_json else _summary(metrics), as_json, folder)
 
 

@@ -133,6 +133,7 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
     from trustgen.collab.schedule import cut_timestep
     from trustgen.core.figures import save_grid
     from trustgen.core.metrics import evaluate_samples
+    from trustgen.core.progress import track
     from trustgen.core.seeding import seed_everything
     from trustgen.diffusion.config import DiffusionTrainSettings
     from trustgen.diffusion.training import learning_rate
@@ -157,7 +158,8 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
                               on_round=log_round)
         models = save_models(engine, settings, run)
         clients, pooled_images = [], []
-        for i, (train, heldout) in enumerate(parts):
+        for i, (train, heldout) in enumerate(track(parts, description="generation, scores and attacks per client",
+                                                   enabled=progress)):
             client = engine.clients[i]
             labels = request_labels(settings, train, i)
             images, stats = engine.generate(i, settings.samples_per_client, labels=labels,
@@ -267,6 +269,7 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
     from trustgen.collab.fedavg import train_fedavg
     from trustgen.core.figures import save_grid
     from trustgen.core.metrics import evaluate_samples
+    from trustgen.core.progress import track
     from trustgen.diffusion.sampling import sample
 
     parts = client_splits(settings)
@@ -275,7 +278,8 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
         model, cost = train_fedavg(settings, [train for train, _ in parts], progress=progress)
         models = {"global": model.save(run.file("models/global"))}
         clients, pooled_images = [], []
-        for i, (train, heldout) in enumerate(parts):
+        for i, (train, heldout) in enumerate(track(parts, description="FedAvg generation and scores per client",
+                                                   enabled=progress)):
             labels = request_labels(settings, train, i)
             images = sample(model, settings.samples_per_client, labels=labels, sampler=settings.sampler,
                             steps=settings.sample_steps, seed=settings.seed + 11 + i)

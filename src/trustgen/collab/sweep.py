@@ -90,14 +90,21 @@ def _one_thread() -> None:
 
 
 def _run_tasks(tasks: list[tuple[str, CollabSettings, Path]], jobs: int, progress: bool) -> list[dict[str, Any]]:
+    """Every run, in order; one bar counts the runs (each run in this process shows its own bars below it)."""
+    from trustgen.core.progress import track
+
+    description = f"sweep: {len(tasks)} runs" + (f", {jobs} at a time" if jobs > 1 else "")
     if jobs <= 1:
-        return [_run_task(kind, s, folder, progress) for kind, s, folder in tasks]
+        return [_run_task(kind, s, folder, progress)
+                for kind, s, folder in track(tasks, description=description, enabled=progress)]
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures import ProcessPoolExecutor, as_completed
 
     with ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_one_thread) as pool:
         futures = [pool.submit(_run_task, kind, s, folder) for kind, s, folder in tasks]
+        for _ in track(as_completed(futures), description=description, enabled=progress, total=len(futures)):
+            pass
         return [f.result() for f in futures]
 
 
@@ -156,7 +163,7 @@ def _report(rows: list[dict[str, Any]], baselines: dict[str, Any]) -> str:
     return "# CollaFuse sweep\n\n" + "\n".join(lines) + "\n\n![trade-off](tradeoff.png)\n"
 
 
-def privacy_curve(settings: CollabSettings, cuts: list[float]) -> list[dict[str, Any]]:
+def privacy_curve(settings: CollabSettings, cuts: list[float], progress: bool = False) -> list[dict[str, Any]]:
     """The server's reconstruction attack at every cut, without training anything.
 
     The attack only uses what the server receives (hand-off images at noise level ``ᾱ_{t_c−1}``) and the
@@ -169,6 +176,7 @@ def privacy_curve(settings: CollabSettings, cuts: list[float]) -> list[dict[str,
     from trustgen.collab.disclosure import mean_pairwise_mse, reconstruction_attack
     from trustgen.collab.experiment import client_splits
     from trustgen.collab.schedule import cut_timestep, handoff_alpha_bar, noise_to_cut
+    from trustgen.core.progress import track
     from trustgen.diffusion.config import DiffusionTrainSettings
     from trustgen.diffusion.training import scheduler_config
 
@@ -176,7 +184,7 @@ def privacy_curve(settings: CollabSettings, cuts: list[float]) -> list[dict[str,
                                                     beta_schedule=settings.beta_schedule))
     parts = client_splits(settings)
     rows = []
-    for cut in cuts:
+    for cut in track(cuts, description="reconstruction attack per cut", enabled=progress):
         t_c = cut_timestep(cut, settings.num_train_timesteps)
         if t_c == settings.num_train_timesteps:
             rows.append({"cut": cut, "t_c": t_c, "alpha_bar": None, "reid_rate": 0.0, "membership_auroc": 0.5,

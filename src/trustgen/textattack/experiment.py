@@ -51,12 +51,24 @@ def search_settings(s: AttackSettings) -> SearchSettings:
                           length_slack=s.length_slack)
 
 
-def _load_llm(s: AttackSettings) -> Any:
+def _load_llm(s: AttackSettings, progress: bool = False) -> Any:
+    """The attacker LLM; with ``progress`` a spinner with the elapsed time while it loads (tens of seconds)."""
+    from contextlib import nullcontext
+
     from trustgen.textattack.llm import load_llm
 
-    return load_llm(s.llm, seed=s.seed, temperature=s.temperature, top_p=s.top_p,
-                    repetition_penalty=s.repetition_penalty, penalty_scope=s.penalty_scope, model=s.llm_model,
-                    api_key_env=s.api_key_env, timeout=s.request_timeout)
+    shown: Any = nullcontext()
+    if progress:
+        from rich.console import Console
+        from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+        shown = Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(),
+                         console=Console(stderr=True), transient=True)
+        shown.add_task(f"loading the attacker LLM {s.llm}", total=None)
+    with shown:
+        return load_llm(s.llm, seed=s.seed, temperature=s.temperature, top_p=s.top_p,
+                        repetition_penalty=s.repetition_penalty, penalty_scope=s.penalty_scope, model=s.llm_model,
+                        api_key_env=s.api_key_env, timeout=s.request_timeout)
 
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
@@ -110,7 +122,7 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
 
         torch.set_num_threads(settings.threads)
     detector = load_detector(settings.detector)  # an unknown name fails before anything heavy loads
-    llm = _load_llm(settings) if settings.attacker == "llm" else None  # a bad LLM name or endpoint fails here
+    llm = _load_llm(settings, progress) if settings.attacker == "llm" else None  # a bad name or endpoint fails here
     max_chars = settings.max_chars or min(DEFAULT_MAX_CHARS, detector.max_chars or DEFAULT_MAX_CHARS)
     texts = attack_texts(settings.data, settings.n, settings.seed, max_chars)
     proposer: Any = None
@@ -125,7 +137,7 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
             raise TrustgenError(f"query_budget={settings.query_budget} is below one llm-search step on these texts "
                                 f"(up to {need} queries: the text, one deletion per word, {plan.words_per_step} "
                                 f"words x {plan.mask_candidates + plan.samples} candidates)")
-        llm = _load_llm(settings)
+        llm = _load_llm(settings, progress)
         proposer = LLMSearch(llm, detector, minilm_similarity_to(), plan)
         implementation = f"llm-search ({llm.name})"
     elif settings.attacker == "llm":

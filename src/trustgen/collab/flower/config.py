@@ -30,6 +30,7 @@ class ServerJob(BaseModel):
     federation: FederationSettings = Field(default_factory=FederationSettings)
     out: Path
     engine: str = "flower-simulation"
+    progress: bool = False  # progress bars on this process's stderr (simulation only; not in the run config)
 
     def run_config(self) -> dict[str, str | bool]:
         """The Flower run config (flat strings) that carries this job to a deployed ServerApp."""

@@ -93,12 +93,15 @@ class FlowerEngine(CollabEngine):
     def train(self, steps: int, lr: Callable[[int], float], progress: bool = False,
               on_round: Callable[[int, dict[str, list[float]]], None] | None = None) -> dict[str, list[float]]:
         """``ceil(steps / K)`` rounds of K steps each; resumes after the last checkpoint if asked to."""
+        from trustgen.core.progress import track
+
         K = self.federation.local_steps
         losses: dict[str, list[float]] = {"server": [], **{f"client_{c.client_id}": [] for c in self.clients}}
         if self.federation.resume:
             losses = self._load_checkpoint(losses)
         rounds = math.ceil(steps / K)
-        for round_id in range(self.rounds_done + 1, rounds + 1):
+        for round_id in track(range(self.rounds_done + 1, rounds + 1), enabled=progress,
+                              description=f"Flower rounds of {K} steps"):
             first = (round_id - 1) * K
             lrs = [lr(s) for s in range(first, min(first + K, steps))]
             batches = self._train_round(round_id, first, lrs, losses, wait=round_id == self.rounds_done + 1)

@@ -41,7 +41,7 @@ def serve(grid: Any, job: ServerJob) -> dict[str, Any]:
         log(f"{job.engine}: {job.settings.clients} clients, {job.settings.steps} steps in rounds of "
             f"{job.federation.local_steps}, out {job.out}")
         metrics = run_collab(job.settings, job.out, make_engine=make_engine, engine_name=job.engine,
-                             extra_metrics=lambda engine: engine.federation_report())
+                             extra_metrics=lambda engine: engine.federation_report(), progress=job.progress)
         write_text_atomic(job.out / "federation.md", federation_markdown(metrics))
         log(f"done: server_weight_norm {metrics['server_weight_norm']}, traffic ratio {metrics['traffic_ratio']}")
         return metrics

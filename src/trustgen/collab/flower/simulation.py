@@ -21,7 +21,7 @@ from trustgen.core.errors import TrustgenError
 
 
 def simulate(settings: CollabSettings, federation: FederationSettings, out: Path, *, cpus: int | None = None,
-             verbose: bool = False) -> dict[str, Any]:
+             verbose: bool = False, progress: bool = False) -> dict[str, Any]:
     """Run the experiment with ``settings.clients`` virtual SuperNodes; returns ``metrics.json``'s content.
 
     ``cpus`` bounds Ray (default: this machine's cores, at most the clients + 1); each ClientApp gets one.
@@ -32,7 +32,7 @@ def simulate(settings: CollabSettings, federation: FederationSettings, out: Path
     from trustgen.collab.flower.server_app import make_server_app
 
     results: list[dict[str, Any]] = []
-    job = ServerJob(settings=settings, federation=federation, out=out, engine="flower-simulation")
+    job = ServerJob(settings=settings, federation=federation, out=out, engine="flower-simulation", progress=progress)
     cpus = cpus or max(1, min(os.cpu_count() or 1, settings.clients + 1))
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # Ray's workers inherit the environment
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
