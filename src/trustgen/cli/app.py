@@ -15,6 +15,7 @@ import typer
 from trustgen import __version__
 from trustgen.cli import (
     audit_cmd,
+    caia_cmd,
     classify_cmd,
     collab_cmd,
     data_cmd,
@@ -45,6 +46,7 @@ app.add_typer(textattack_cmd.app, name="textattack")
 app.add_typer(classify_cmd.app, name="classify")
 app.add_typer(inversion_cmd.app, name="inversion")
 app.add_typer(names_cmd.app, name="names")
+app.add_typer(caia_cmd.app, name="caia")
 
 
 def _version(value: bool) -> None:
