@@ -3,7 +3,7 @@
 Metrics are recomputed from each folder's ``results.jsonl`` (so a run stopped early is reported with the
 ``n`` it reached), with the same MiniLM similarity and SmolLM2 perplexity as ``metrics.json``.
 
-    python scripts/textattack_table.py RUNS_DIR [--json OUT.json] [--previous OLD.json]
+    python scripts/textattack_table.py RUNS_DIR [--json OUT.json] [--previous OLD.json] [--first N]
 
 RUNS_DIR holds folders named ``<attacker>-<detector>`` (e.g. ``llm-hatesonar``, ``llm-search-hatesonar``,
 ``random-hatesonar``). ``--previous`` (an earlier ``--json`` file, e.g. ``benchmarks/results/textattack_runs.json``)
@@ -33,6 +33,7 @@ def main() -> None:
     parser.add_argument("runs", type=Path)
     parser.add_argument("--json", type=Path)
     parser.add_argument("--previous", type=Path)
+    parser.add_argument("--first", type=int, help="only the first N drawn texts of every run (the same texts)")
     args = parser.parse_args()
     previous = json.loads(args.previous.read_text(encoding="utf-8")) if args.previous else {}
     models: dict[str, object] = {}
@@ -50,12 +51,14 @@ def main() -> None:
         for atk in ATTACKERS:
             folder = args.runs / f"{atk}-{det}"
             rows = read_rows(folder / "results.jsonl")
+            if args.first is not None:
+                rows = [r for r in rows if int(r["index"]) < args.first]
             if not rows:
                 if atk in previous.get(det, {}):
                     table.setdefault(det, {})[atk] = previous[det][atk]
                 continue
             done = folder / "metrics.json"
-            if done.is_file() and json.loads(done.read_text())["n"] == sum(1 for r in rows if not r.get("skipped")):
+            if args.first is None and done.is_file() and json.loads(done.read_text())["n"] == sum(1 for r in rows if not r.get("skipped")):
                 table.setdefault(det, {})[atk] = json.loads(done.read_text())  # a finished run: its own metrics
             else:  # still running or stopped early: recompute over the texts it finished
                 table.setdefault(det, {})[atk] = summarize(rows, similarity=similarity, perplexity=perplexity)
