@@ -45,5 +45,22 @@ _EXPORTS = {
     "train_target": "trustgen.attribute_inference.pipeline",
     "build_writers": "trustgen.attribute_inference.writers",
 }
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "BlackBox",
+    "CaiaEvaluateSettings",
+    "CaiaResult",
+    "CaiaSettings",
+    "ClassInference",
+    "TargetSettings",
+    "accept_sets",
+    "build_writers",
+    "infer",
+    "run_attack",
+    "run_caia",
+    "run_evaluate",
+    "sdedit",
+    "train_filter",
+    "train_target",
+    "vote",
+]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -43,10 +43,8 @@ def morph(images: torch.Tensor, value: str) -> torch.Tensor:
         raise TrustgenError(f"unknown thickness {value!r}: use thin or thick")
     h, w = images.shape[-2:]
     big = F.interpolate(images, size=(MORPH_SIZE, MORPH_SIZE), mode="bilinear", align_corners=False)
-    if value == "thick":
-        big = F.max_pool2d(big, 3, stride=1, padding=1)
-    else:
-        big = -F.max_pool2d(-big, 3, stride=1, padding=1)
+    sign = 1.0 if value == "thick" else -1.0  # dilation is a max filter, erosion a min filter
+    big = sign * F.max_pool2d(sign * big, 3, stride=1, padding=1)
     return F.interpolate(big, size=(h, w), mode="bilinear", align_corners=False, antialias=True).clamp(-1, 1)
 
 
