@@ -24,6 +24,7 @@ from trustgen.cli import (
     inversion_cmd,
     memorization_cmd,
     names_cmd,
+    poison_cmd,
     textattack_cmd,
     zoo_cmd,
 )
@@ -47,6 +48,7 @@ app.add_typer(classify_cmd.app, name="classify")
 app.add_typer(inversion_cmd.app, name="inversion")
 app.add_typer(names_cmd.app, name="names")
 app.add_typer(caia_cmd.app, name="caia")
+app.add_typer(poison_cmd.app, name="poison")
 
 
 def _version(value: bool) -> None:
