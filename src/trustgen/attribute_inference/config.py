@@ -85,5 +85,8 @@ class CaiaEvaluateSettings(Settings):
     seeds: list[int] = Field(default_factory=lambda: [0])
     attributes: list[str] = Field(default_factory=lambda: ["thickness", "slant"])
     robust: bool = True
+    whitebox: bool = True  # the white-box reference (pixel-space inversion + filter; not PPA)
+    whitebox_per_class: int = Field(25, ge=1)  # the paper's PPA baseline: 25 images per class
+    whitebox_steps: int = Field(60, ge=1)
     target: TargetSettings = Field(default_factory=TargetSettings)
     attack: CaiaSettings = Field(default_factory=CaiaSettings)
