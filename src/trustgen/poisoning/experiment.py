@@ -215,7 +215,7 @@ def run_evaluate(settings: PoisonEvaluateSettings, out: Path, *, progress: bool 
             results[attack.kind] = {name: attack_metrics(model, test, attack) for name, model in
                                     (("clean", clean), ("teacher", teacher), ("variations", student), ("kd", kd))}
             examples[f"{attack.kind}: triggered"] = apply_trigger(originals, attack)
-            examples[f"{attack.kind}: variation"] = varied.images[poisoned.poisoned][:8]
+            examples[f"{attack.kind}: variations of poisoned training images"] = varied.images[poisoned.poisoned][:8]
             run.log(f"{attack.kind}: " + ", ".join(f"{k} acc {v['clean_accuracy']:.3f} asr {v['asr']:.3f}"
                                                    for k, v in results[attack.kind].items()))
         metrics: dict[str, Any] = {
