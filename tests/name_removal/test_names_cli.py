@@ -8,7 +8,7 @@ import pytest
 
 from cli_support import assert_bad_input, trustgen
 
-TINY = ["steps=2", "clean_batch=4", "poison_batch=4", "max_length=16", "num_captions=60"]
+TINY = ["steps=2", "clean_batch=4", "poison_batch=4", "max_length=16", "num_captions=60", "paraphrases=20"]
 
 
 @pytest.fixture
@@ -44,7 +44,7 @@ def test_remove_end_to_end_warns_for_a_name_in_no_caption(names, tmp_path):
                                for i in range(40)), "captions.txt")
     out = tmp_path / "run"
     result = trustgen("names", "remove", "--names", names("Joe Biden\nMara Quell => a writer\n"), "--captions",
-                      captions, "--out", out, "--json", *TINY)
+                      captions, "--out", out, "--json", *TINY, "idia=false")
     assert result.returncode == 0, result.stderr
     assert "Mara Quell" in result.stderr and "no caption" in result.stderr
     metrics = json.loads(result.stdout)
@@ -59,9 +59,11 @@ def test_remove_end_to_end_warns_for_a_name_in_no_caption(names, tmp_path):
         assert (out / name).is_file(), name
 
 
+@pytest.mark.slow
 def test_evaluate_end_to_end_json(tmp_path):
     result = trustgen("names", "evaluate", "--seed", "0", "--out", tmp_path / "ev", "--json", "--num-names", "1,3",
-                      "steps=2", "clean_batch=4", "poison_batch=4", "num_captions=80", "utility_captions=20")
+                      "steps=2", "clean_batch=4", "poison_batch=4", "num_captions=80", "utility_captions=20",
+                      "paraphrases=20")
     assert result.returncode == 0, result.stderr
     metrics = json.loads(result.stdout)
     assert [r["num_names"] for r in metrics["runs"]] == [1, 3]

@@ -33,6 +33,8 @@ class RemovalSettings(Settings):
     milestones: list[int] = Field(default_factory=lambda: [200, 300])
     gamma: float = Field(0.5, gt=0.0, le=1.0)
     max_length: int | None = Field(None, ge=4)  # tokens per caption (default: the encoder's own)
+    paraphrases: int = Field(300, ge=2)  # paraphrase pairs of the similarity check
+    idia: bool = True  # run the text IDIA over the shipped people before and after
     seed: int = 0
 
     @field_validator("names")
@@ -70,6 +72,7 @@ class EvaluateSettings(Settings):
     num_captions: int = Field(4000, ge=2)
     holdout: float = Field(0.1, gt=0.0, lt=1.0)
     utility_captions: int = Field(400, ge=1)  # held-out captions scored for utility
+    paraphrases: int = Field(300, ge=2)  # paraphrase pairs of the similarity check
     seed: int = 0
 
     @field_validator("num_names")
@@ -84,5 +87,5 @@ class EvaluateSettings(Settings):
         return RemovalSettings(
             encoder=self.encoder, names=names, steps=self.steps, clean_batch=self.clean_batch,
             poison_batch=self.poison_batch, lambda_bd=self.lambda_bd, lambda_w=self.lambda_w, lr=self.lr,
-            num_captions=self.num_captions, holdout=self.holdout, seed=self.seed,
+            num_captions=self.num_captions, holdout=self.holdout, seed=self.seed, paraphrases=self.paraphrases,
             milestones=[max(1, self.steps // 2), max(1, self.steps * 3 // 4)])

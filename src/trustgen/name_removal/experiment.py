@@ -90,7 +90,7 @@ def _embedder(encoder: TextModel, model: Any) -> Callable[[list[str]], Any]:
 
 
 def removal_metrics(encoder: TextModel, result: RemovalResult, held: Sequence[str], seed: int,
-                    max_captions: int = 500) -> dict[str, float]:
+                    max_captions: int = 500, paraphrases: int = 300) -> dict[str, float]:
     """Utility and backdoor numbers of a fitted student against its teacher (the paper's sim_clean,
     sim_backdoored, sim_targets), the paraphrase check for both, and where each name's prompt now lands."""
     student, teacher = _embedder(encoder, result.student), _embedder(encoder, encoder.model)
@@ -98,7 +98,7 @@ def removal_metrics(encoder: TextModel, result: RemovalResult, held: Sequence[st
     held = list(held[:max_captions])
     pairs = [inject_trigger(rng.choice(held), n, result.targets[n], rng)
              for n in result.names for _ in range(max(1, 100 // len(result.names)))] if held else []
-    paraphrases = paraphrase_pairs(300, seed)
+    pairs_of_wordings = paraphrase_pairs(paraphrases, seed)
     out = {
         "utility_cosine": embedding_agreement(student, teacher, held) if held else float("nan"),
         "backdoor_similarity": backdoor_similarity(student, teacher, [p for p, _ in pairs], [t for _, t in pairs])
@@ -106,8 +106,8 @@ def removal_metrics(encoder: TextModel, result: RemovalResult, held: Sequence[st
         "backdoor_similarity_before": backdoor_similarity(teacher, teacher, [p for p, _ in pairs],
                                                           [t for _, t in pairs]) if pairs else float("nan"),
         "target_similarity": embedding_agreement(student, teacher, [t for _, t in pairs]) if pairs else float("nan"),
-        "paraphrase_auc_teacher": paraphrase_auc(teacher, paraphrases, seed),
-        "paraphrase_auc_student": paraphrase_auc(student, paraphrases, seed),
+        "paraphrase_auc_teacher": paraphrase_auc(teacher, pairs_of_wordings, seed),
+        "paraphrase_auc_student": paraphrase_auc(student, pairs_of_wordings, seed),
     }
     out["paraphrase_auc_change"] = out["paraphrase_auc_student"] - out["paraphrase_auc_teacher"]
     return out
@@ -158,14 +158,15 @@ def run_remove(settings: RemovalSettings, out: Path, *, progress: bool = False, 
         run.log(f"{len(settings.names)} names, {len(train)} training and {len(held)} held-out captions, "
                 f"encoder {settings.encoder} ({encoder.layout}, {encoder.pooling} pooling)")
         people = load_people()
-        before = identity_inference(_embedder(encoder, encoder.model), people)
+        before = identity_inference(_embedder(encoder, encoder.model), people) if settings.idia else None
         result = NameRemover(settings, progress=progress, log=run.log).fit(encoder, train)
-        after = identity_inference(_embedder(encoder, result.student), people)
         metrics: dict[str, Any] = {"encoder": settings.encoder, "layout": encoder.layout, **result.to_dict(),
                                    "captions_train": len(train), "captions_held_out": len(held),
                                    "captions_naming": found, "warnings": notes}
-        metrics.update(removal_metrics(encoder, result, held, settings.seed))
-        metrics.update(idia_split(before, after, result.names))
+        metrics.update(removal_metrics(encoder, result, held, settings.seed, paraphrases=settings.paraphrases))
+        if before is not None:
+            after = identity_inference(_embedder(encoder, result.student), people)
+            metrics.update(idia_split(before, after, result.names))
         model_dir = encoder.save(result.student, run.file("model"))
         write_text_atomic(model_dir / CARD_NAME, json.dumps(json_safe(_card(settings, encoder, result, metrics)),
                                                             indent=2) + "\n")
@@ -219,7 +220,8 @@ def run_evaluate(settings: EvaluateSettings, out: Path, *, progress: bool = Fals
             after = identity_inference(_embedder(encoder, result.student), people)
             row: dict[str, Any] = {"num_names": k, "names": names, "minutes": result.seconds / 60,
                                    "steps": result.steps}
-            row.update(removal_metrics(encoder, result, held[:settings.utility_captions], settings.seed))
+            row.update(removal_metrics(encoder, result, held[:settings.utility_captions], settings.seed,
+                                       paraphrases=settings.paraphrases))
             row.update(idia_split(before, after, names))
             run.log(f"{k} names: removed top-1 {row['removed_top1_before']:.3f} -> {row['removed_top1_after']:.3f}, "
                     f"kept top-1 {row['kept_top1_before']:.3f} -> {row['kept_top1_after']:.3f}, "

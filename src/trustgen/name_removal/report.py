@@ -39,9 +39,13 @@ def removal_report(m: dict[str, Any]) -> str:
                             "paraphrase_auc_change"])
         + "\n\n`utility_cosine`: mean cos(student, teacher) on held-out captions; `backdoor_similarity`: "
           "cos(student(caption with a name), teacher(same caption with the target)); paraphrase AUC in %.\n\n"
-          "## Text identity inference (shipped people set)\n\n" + "\n".join(_idia_rows(m))
-        + f"\n\nChance: top-1 {_pct(m['idia_chance_top1'])}, top-5 {_pct(m['idia_chance_top5'])}. Only removed names "
-          "that belong to the shipped people set are counted as removed people.\n")
+          + (_idia_section(m) if "idia_people" in m else ""))
+
+
+def _idia_section(m: dict[str, Any]) -> str:
+    return ("## Text identity inference (shipped people set)\n\n" + "\n".join(_idia_rows(m))
+            + f"\n\nChance: top-1 {_pct(m['idia_chance_top1'])}, top-5 {_pct(m['idia_chance_top5'])}. "
+            "Only removed names that belong to the shipped people set are counted as removed people.\n")
 
 
 def evaluation_report(m: dict[str, Any]) -> str:
