@@ -5,6 +5,8 @@ from __future__ import annotations
 import click
 import typer
 
+from cli_support import trustgen
+
 
 def _commands(command: click.Command, path: tuple[str, ...] = ()):
     if isinstance(command, click.Group):
@@ -14,7 +16,7 @@ def _commands(command: click.Command, path: tuple[str, ...] = ()):
         yield path, command
 
 
-def test_every_positional_argument_has_help_in_help(cli):
+def test_every_positional_argument_has_help_in_help():
     from trustgen.cli.app import app
 
     arguments = [(path, p) for path, cmd in _commands(typer.main.get_command(app)) for p in cmd.params
@@ -22,15 +24,15 @@ def test_every_positional_argument_has_help_in_help(cli):
     assert len(arguments) >= 10
     missing = [" ".join(path) + f" {p.name}" for path, p in arguments if not getattr(p, "help", None)]
     assert not missing, f"arguments without help: {missing}"
-    shown = cli("diffusion", "train", "--help")
+    shown = trustgen("diffusion", "train", "--help")
     assert shown.returncode == 0 and "Setting overrides, e.g. lr=1e-3." in shown.stdout
-    assert "SuperNode public keys (node-I.pub)." in cli("collab", "register", "--help").stdout
+    assert "SuperNode public keys (node-I.pub)." in trustgen("collab", "register", "--help").stdout
 
 
-def test_zoo_list_shows_the_cards(cli):
+def test_zoo_list_shows_the_cards():
     from trustgen.core.zoo import list_models
 
-    shown = cli("zoo", "list")
+    shown = trustgen("zoo", "list")
     assert shown.returncode == 0, shown.stderr
     cards = {c.name: c for c in list_models()}
     ddpm = cards["digits-ddpm"]
