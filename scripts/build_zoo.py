@@ -8,7 +8,7 @@ evaluated there with the same commands the docs quote, and its card written with
 metrics and the SHA-256 of every file.
 
 ``minilm-offensive`` (the offensive-text detector of ``trustgen.textattack``) is built by
-:func:`trustgen.textattack.detectors.minilm_offensive.build_zoo`: MiniLM embeddings of its seeded
+:func:`trustgen.textattack.detectors.minilm_offensive_build.build_zoo`: MiniLM embeddings of its seeded
 training and held-out samples are cached in ``zoo-build/minilm-offensive/embeddings.npz`` (reused
 unless ``--retrain``), the head is trained on them, and the card gets its held-out accuracy and F1.
 
@@ -205,7 +205,8 @@ def build_diffusion_model(name: str, retrain: bool) -> None:
 
 
 def build_minilm_offensive(retrain: bool) -> None:
-    from trustgen.textattack.detectors.minilm_offensive import ZOO_NAME, build_zoo
+    from trustgen.textattack.detectors.minilm_offensive import ZOO_NAME
+    from trustgen.textattack.detectors.minilm_offensive_build import build_zoo
 
     cache = BUILD / ZOO_NAME / "embeddings.npz"
     if retrain and cache.exists():

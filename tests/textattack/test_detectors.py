@@ -91,7 +91,7 @@ MINILM_FLOOR = {"accuracy": 0.90, "f1": 0.75}
 
 def test_minilm_offensive_beats_its_floor_on_heldout_texts():
     from trustgen.textattack.corpus import offensive_corpus
-    from trustgen.textattack.detectors.minilm_offensive import classification_metrics
+    from trustgen.textattack.detectors.minilm_offensive_build import classification_metrics
 
     texts, labels = offensive_corpus("test")
     metrics = classification_metrics(labels[:300], load_detector("minilm-offensive").scores(texts[:300]))
