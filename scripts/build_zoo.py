@@ -91,7 +91,7 @@ INVERSION_GENERATORS = {
 
 def build_inversion_classifier(name: str, retrain: bool) -> None:
     from trustgen.classifiers.bundle import load_classifier
-    from trustgen.classifiers.experiment import write_model_card
+    from trustgen.classifiers.card import write_model_card
 
     run = BUILD / name
     if retrain and run.exists():

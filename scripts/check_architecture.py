@@ -12,7 +12,7 @@ Rules (``DESIGN.md``):
    Python, not from a reader).
 5. **Library code does not import an ``experiment`` module**: experiments are the top of a capability (data
    in, run folder out); only ``cli``, the demo and the same capability's other entry points (``experiment``,
-   ``sweep``) drive them. What two packages share lives in a library module.
+   ``sweep``, Flower's ``server_app``) drive them. What two packages share lives in a library module.
 
 Run: ``python scripts/check_architecture.py [SRC_ROOT]`` — prints one line per violation, exit 1 if any.
 """
@@ -29,7 +29,9 @@ PACKAGE = "trustgen"
 FOUNDATION = {"core"}
 SHARED_LAYERS = {"diffusion", "classifiers"}
 TOP = {"cli", "demo", "__main__", "__init__"}
-ENTRY_MODULES = {"experiment", "sweep"}  # run-folder entry points; they may drive their own package's experiment
+# run-folder entry points that may drive their own package's experiment: a sweep of experiments, and the Flower
+# ServerApp that runs CollaFuse's experiment on the deployment engine
+ENTRY_MODULES = {"experiment", "sweep", "server_app"}
 
 
 @dataclass(frozen=True)

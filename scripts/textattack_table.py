@@ -58,7 +58,8 @@ def main() -> None:
                     table.setdefault(det, {})[atk] = previous[det][atk]
                 continue
             done = folder / "metrics.json"
-            if args.first is None and done.is_file() and json.loads(done.read_text())["n"] == sum(1 for r in rows if not r.get("skipped")):
+            attacked = sum(1 for r in rows if not r.get("skipped"))
+            if args.first is None and done.is_file() and json.loads(done.read_text())["n"] == attacked:
                 table.setdefault(det, {})[atk] = json.loads(done.read_text())  # a finished run: its own metrics
             else:  # still running or stopped early: recompute over the texts it finished
                 table.setdefault(det, {})[atk] = summarize(rows, similarity=similarity, perplexity=perplexity)

@@ -7,24 +7,12 @@ from typing import Any
 
 import torch
 
-from trustgen.classifiers.bundle import Classifier, load_classifier
+from trustgen.classifiers.bundle import load_classifier
+from trustgen.classifiers.card import write_model_card
 from trustgen.classifiers.config import ClassifierTrainSettings
 from trustgen.classifiers.data import class_view
 from trustgen.classifiers.metrics import classification_metrics, predict_logits, reliability
 from trustgen.core.runs import RunDir, metrics_table
-
-
-def write_model_card(classifier: Classifier, folder: Path, *, name: str, command: str, seed: int, steps: int,
-                     metrics: dict[str, Any], description: str | None = None) -> None:
-    """``card.json`` (the zoo's card format) beside a saved classifier, with the SHA-256 of its files."""
-    from trustgen.core.zoo import ZooCard, write_card
-
-    classes = ", ".join(map(str, classifier.classes))
-    arch = classifier.architecture.get("name", "?")
-    write_card(folder, ZooCard(
-        name=name, kind="classifier", command=command, data=f"{classifier.dataset} (train split, classes {classes})",
-        description=description or f"{arch} classifier of {classifier.dataset} classes {classes}",
-        seed=seed, steps=steps, metrics=metrics))
 
 
 def run_train(settings: ClassifierTrainSettings, out: Path, *, resume: bool = False, progress: bool = False,

@@ -6,34 +6,11 @@ from pathlib import Path
 
 import typer
 
+from trustgen.cli.collab_options import collab_settings, parse_cut
 from trustgen.cli.common import JsonOption, OutOption, emit, out_dir, progress_enabled
 
 app = typer.Typer(help="CollaFuse: clients keep data and run the last c·T steps; a server runs the rest.",
                   no_args_is_help=True)
-
-
-def _settings(overrides: list[str] | None, config: Path | None, preset_name: str | None = None,
-              **explicit: object):  # -> CollabSettings
-    from trustgen.collab.config import CollabSettings, preset
-    from trustgen.core.config import resolve_settings
-
-    return resolve_settings(CollabSettings, config_file=config, overrides=overrides, base=preset(preset_name),
-                            **explicit)
-
-
-def _parse_cut(text: str | None) -> float | list[float] | None:
-    """``--cut 0.2`` (every client) or ``--cut 0.2,0.4,0.4`` (one per client)."""
-    from trustgen.core.errors import TrustgenError
-
-    if text is None:
-        return None
-    try:
-        values = [float(part) for part in text.split(",") if part.strip()]
-    except ValueError:
-        raise TrustgenError(f"bad --cut {text!r}: expected a number in [0, 1] or one per client") from None
-    if not values:
-        raise TrustgenError("--cut is empty")
-    return values[0] if len(values) == 1 else values
 
 
 PresetOption = typer.Option(None, "--preset", help="digits (3 clients, Dirichlet 0.3) or mri (3 hospitals).")
@@ -60,7 +37,7 @@ def run(
     from trustgen.collab.experiment import run_collab
     from trustgen.core.data import dataset_info
 
-    settings = _settings(overrides, config, preset, dataset=dataset, clients=clients, cut=_parse_cut(cut),
+    settings = collab_settings(overrides, config, preset, dataset=dataset, clients=clients, cut=parse_cut(cut),
                          partition=partition, steps=steps, handoff=handoff, sampler=sampler, sample_steps=sample_steps,
                          seed=seed)
     dataset_info(settings.dataset)
@@ -98,7 +75,7 @@ def sweep(
     chosen = tuple(h.strip() for h in handoffs.split(",") if h.strip())
     if not chosen or any(h not in ("exact", "marginal") for h in chosen):
         raise TrustgenError(f"bad --handoffs {handoffs!r}: use exact, marginal or both")
-    settings = _settings(overrides, config, preset, dataset=dataset, clients=clients, partition=partition,
+    settings = collab_settings(overrides, config, preset, dataset=dataset, clients=clients, partition=partition,
                          steps=steps, seed=seed)
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-sweep")
@@ -124,7 +101,7 @@ def privacy(
     from trustgen.core.data import dataset_info
     from trustgen.core.runs import RunDir, metrics_table
 
-    settings = _settings(overrides, None, dataset=dataset, clients=clients, partition=partition, seed=seed)
+    settings = collab_settings(overrides, None, dataset=dataset, clients=clients, partition=partition, seed=seed)
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-privacy")
     rows = privacy_curve(settings, parse_cuts(cuts), progress=progress_enabled(as_json))

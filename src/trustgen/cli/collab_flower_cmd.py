@@ -39,11 +39,11 @@ SuperLink = typer.Option("127.0.0.1:9093", "--superlink", help="SuperLink addres
 
 
 def _experiment(overrides: list[str] | None, config: Path | None, preset: str | None, **explicit: object) -> Any:
-    from trustgen.cli.collab_cmd import _parse_cut, _settings
+    from trustgen.cli.collab_options import collab_settings, parse_cut
     from trustgen.core.data import dataset_info
 
-    explicit["cut"] = _parse_cut(explicit.get("cut"))  # type: ignore[arg-type]
-    settings = _settings(overrides, config, preset, **explicit)
+    explicit["cut"] = parse_cut(explicit.get("cut"))  # type: ignore[arg-type]
+    settings = collab_settings(overrides, config, preset, **explicit)
     dataset_info(settings.dataset)
     return settings
 

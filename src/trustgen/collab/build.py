@@ -1,12 +1,15 @@
-"""Assemble clients and a server from settings and a data set (partitioned by label)."""
+"""Assemble clients and a server from settings and a data set (partitioned by label), and each client's
+(training, held-out) split of its partition."""
 
 from __future__ import annotations
+
+import numpy as np
 
 from trustgen.collab.config import CollabSettings
 from trustgen.collab.engine import CollabEngine
 from trustgen.collab.roles import CollabClient, CollabServer
 from trustgen.collab.schedule import cut_timestep, server_scheduler_config
-from trustgen.core.data import ImageDataset, parse_partition
+from trustgen.core.data import ImageDataset, load_dataset, parse_partition
 from trustgen.core.errors import TrustgenError
 from trustgen.diffusion.config import DiffusionTrainSettings
 from trustgen.diffusion.training import new_model
@@ -65,3 +68,19 @@ def build_engine(settings: CollabSettings, client_data: list[ImageDataset]) -> C
         server = CollabServer(by_cut, served, settings.handoff, seed=settings.seed + 100, full_T=T,
                               num_classes=client_data[0].num_classes, **common)
     return CollabEngine(clients, server, settings.client_cuts(), sampler=settings.sampler)
+
+
+HELDOUT_FRACTION = 0.15
+
+
+def split_heldout(data: ImageDataset, seed: int) -> tuple[ImageDataset, ImageDataset]:
+    """A client's partition → (training images, held-out images), seeded."""
+    perm = np.random.default_rng(seed).permutation(len(data))
+    n_out = max(2, round(len(data) * HELDOUT_FRACTION))
+    return data.subset(np.sort(perm[n_out:])), data.subset(np.sort(perm[:n_out]))
+
+
+def client_splits(settings: CollabSettings) -> list[tuple[ImageDataset, ImageDataset]]:
+    """Every client's (training, held-out) images: the data set partitioned, then each part split 85/15."""
+    parts = partition(settings, load_dataset(settings.dataset))
+    return [split_heldout(p, settings.seed + i) for i, p in enumerate(parts)]

@@ -119,7 +119,7 @@ def server_model_reconstruction(server: Any, client_id: int, x_handoff: Any, lab
     """
     import torch
 
-    from trustgen.collab.roles import _run_chain
+    from trustgen.collab.roles import run_chain
     from trustgen.collab.schedule import alpha_bars
     from trustgen.diffusion.sampling import Conditioning, predict_noise
 
@@ -128,7 +128,7 @@ def server_model_reconstruction(server: Any, client_id: int, x_handoff: Any, lab
     with torch.no_grad():
         if server.handoff == "marginal":
             steps = sorted({int(t) for t in np.linspace(0, t_c - 1, 20).round()}, reverse=True)
-            return _run_chain(model, x_h, steps, labels, generator, sampler="ddim").clamp(-1, 1)
+            return run_chain(model, x_h, steps, labels, generator, sampler="ddim").clamp(-1, 1)
         own = alpha_bars(model.scheduler_config)
         k = int(torch.nonzero(own <= level)[0]) if bool((own <= level).any()) else len(own) - 1
         r = float(own[k])

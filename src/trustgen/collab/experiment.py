@@ -14,27 +14,10 @@ from typing import Any
 
 import numpy as np
 
+from trustgen.collab.build import client_splits
 from trustgen.collab.config import CollabSettings
 from trustgen.core.data import ImageDataset
 from trustgen.core.runs import RunDir
-
-HELDOUT_FRACTION = 0.15
-
-
-def split_heldout(data: ImageDataset, seed: int) -> tuple[ImageDataset, ImageDataset]:
-    """A client's partition → (training images, held-out images), seeded."""
-    perm = np.random.default_rng(seed).permutation(len(data))
-    n_out = max(2, round(len(data) * HELDOUT_FRACTION))
-    return data.subset(np.sort(perm[n_out:])), data.subset(np.sort(perm[:n_out]))
-
-
-def client_splits(settings: CollabSettings) -> list[tuple[ImageDataset, ImageDataset]]:
-    """Every client's (training, held-out) images: the data set partitioned, then each part split 85/15."""
-    from trustgen.collab.build import partition
-    from trustgen.core.data import load_dataset
-
-    parts = partition(settings, load_dataset(settings.dataset))
-    return [split_heldout(p, settings.seed + i) for i, p in enumerate(parts)]
 
 
 def request_labels(settings: CollabSettings, train: ImageDataset, client: int) -> Any:

@@ -28,8 +28,8 @@ def _class_kwargs(labels: Any, null_label: int | None, drop: Any) -> dict[str, A
     return {"class_labels": torch.where(drop, torch.full_like(labels, null_label), labels)}
 
 
-def _run_chain(model: DiffusionModel, x: Any, timesteps: list[int], labels: Any, generator: Any,
-               *, sampler: str = "ddpm", stop_noisy: bool = False) -> Any:
+def run_chain(model: DiffusionModel, x: Any, timesteps: list[int], labels: Any, generator: Any,
+              *, sampler: str = "ddpm", stop_noisy: bool = False) -> Any:
     """Denoise ``x`` over an explicit descending list of the model's own timesteps (DDPM or DDIM steps).
 
     By default the last step lands on the clean estimate. ``stop_noisy`` makes it land on the next
@@ -92,7 +92,7 @@ class CollabClient:
 
     def finish(self, x_start: Any, labels: Any, timesteps: list[int], generator: Any, sampler: str = "ddpm") -> Any:
         """Denoise the server's hand-off images (or pure noise, at ``c = 1``) down to clean images."""
-        return _run_chain(self.model, x_start, timesteps, labels, generator, sampler=sampler).clamp(-1, 1)
+        return run_chain(self.model, x_start, timesteps, labels, generator, sampler=sampler).clamp(-1, 1)
 
     def done_training(self) -> None:
         if self.trainer is not None:
@@ -157,9 +157,9 @@ class CollabServer:
         x = torch.randn((n, *model.image_shape), generator=generator)
         if self.handoff == "exact":
             own = [server_timestep(t, t_c, "exact") for t in chain]
-            x = _run_chain(model, x, own, labels, generator, sampler=sampler)
+            x = run_chain(model, x, own, labels, generator, sampler=sampler)
         else:  # marginal: the full schedule, stopping after the step at t_c (the authors' chain state)
-            x = _run_chain(model, x, chain, labels, generator, sampler=sampler, stop_noisy=True)
+            x = run_chain(model, x, chain, labels, generator, sampler=sampler, stop_noisy=True)
         return HandoffImages(client_id, x.float())
 
     def done_training(self) -> None:

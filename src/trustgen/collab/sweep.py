@@ -173,8 +173,8 @@ def privacy_curve(settings: CollabSettings, cuts: list[float], progress: bool = 
     import numpy as np
     import torch
 
+    from trustgen.collab.build import client_splits
     from trustgen.collab.disclosure import mean_pairwise_mse, reconstruction_attack
-    from trustgen.collab.experiment import client_splits
     from trustgen.collab.schedule import cut_timestep, handoff_alpha_bar, noise_to_cut
     from trustgen.core.progress import track
     from trustgen.diffusion.config import DiffusionTrainSettings

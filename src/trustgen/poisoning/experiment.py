@@ -115,8 +115,8 @@ def run_train(settings: PoisonTrainSettings, out: Path, *, progress: bool = Fals
               command: str = "trustgen poison train") -> dict[str, Any]:
     """Poison the training split; train with ``settings.defense``; write ``OUT/model`` and the metrics."""
     from trustgen.classifiers.bundle import load_classifier
+    from trustgen.classifiers.card import write_model_card
     from trustgen.classifiers.distillation import train_distilled
-    from trustgen.classifiers.experiment import write_model_card
     from trustgen.classifiers.training import train_classifier
 
     train, test = load_splits(settings.dataset, settings.train_limit, settings.test_limit)

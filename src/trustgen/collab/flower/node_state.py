@@ -25,7 +25,7 @@ _DATA_CACHE: dict[tuple[str, int], Any] = {}
 
 def client_data(settings: CollabSettings, settings_json: str, client_id: int) -> Any:
     """Client ``client_id``'s training images (its own partition; cached per process)."""
-    from trustgen.collab.experiment import client_splits
+    from trustgen.collab.build import client_splits
 
     key = (settings_json, client_id)
     if key not in _DATA_CACHE:
