@@ -26,6 +26,11 @@ def _write(root: Path, files: dict[str, str]) -> Path:
     return root
 
 
+def test_trustgen_source_keeps_the_layer_contract():
+    violations = _checker().check(ROOT / "src")
+    assert violations == [], "\n".join(map(str, violations))
+
+
 def test_a_bad_package_is_caught_on_every_rule(tmp_path):
     src = _write(tmp_path, {
         "__init__.py": "",
