@@ -72,3 +72,9 @@ def test_the_command_exits_nonzero_on_violations(tmp_path, capsys):
                             "core/b.py": "from trustgen.core.a import _h\n"})
     assert _checker().main(["check", str(src)]) == 1
     assert "[private name] imports trustgen.core.a._h" in capsys.readouterr().out
+
+
+def test_test_modules_have_unique_names():
+    """pytest imports test files by basename (no packages under tests/): a second ``test_x.py`` stops collection."""
+    names = [p.name for p in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []
