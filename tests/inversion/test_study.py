@@ -77,3 +77,18 @@ def test_evaluate_end_to_end_on_tiny_models(tmp_path):
         return [{k: v for k, v in r.items() if k != "attack_seconds"} for r in rows]
 
     assert numbers(json.loads(again.stdout)["results"]) == numbers(metrics["results"])
+
+
+def test_shipped_inversion_models_fit_their_budget_and_load():
+    from trustgen.classifiers.bundle import load_classifier
+    from trustgen.core.zoo import ZOO_DIR
+    from trustgen.inversion.vae import load_generator
+
+    names = [*ZOO_TARGETS, "mi-digits-eval", "mi-digits-generator"]
+    assert sum(p.stat().st_size for n in names for p in (ZOO_DIR / n).rglob("*") if p.is_file()) <= 2 * 1024 * 1024
+    for name, alpha in ZOO_TARGETS.items():
+        model = load_classifier(name)
+        assert model.classes == [0, 1, 2, 3, 4] and model.meta["training"]["label_smoothing"] == alpha
+        assert next(model.parameters()).dtype.is_floating_point and next(model.parameters()).dtype.itemsize == 4
+    assert load_classifier("mi-digits-eval").architecture["name"] == "cnn"
+    assert load_generator("mi-digits-generator").meta["classes"] == [5, 6, 7, 8, 9]
