@@ -171,16 +171,18 @@ class PlugAndPlayAttack:
                  on_step: Callable[[int, float], None] | None = None) -> tuple[torch.Tensor, list[float]]:
         """The optimised latents and the mean loss per step (averaged over the batches)."""
         o = self.settings.optimization
-        out, curves = [], []
+        out, curves, sizes = [], [], []
         with frozen(self.target):
             for i in range(0, len(latents), o.batch_size):
                 w = latents[i : i + o.batch_size].detach().clone().requires_grad_(True)
                 t = targets[i : i + o.batch_size].to(self.device)
                 curves.append(self._optimize_batch(w, t, rng, on_step))
+                sizes.append(len(w))
                 out.append(w.detach())
-        mean = [sum(c[j] * len(latents[i * o.batch_size : (i + 1) * o.batch_size]) for i, c in enumerate(curves))
-                / len(latents) for j in range(o.steps)] if curves else []
-        return torch.cat(out) if out else latents, mean
+        if not out:
+            return latents, []
+        mean = [sum(n * curve[j] for n, curve in zip(sizes, curves, strict=True)) / sum(sizes) for j in range(o.steps)]
+        return torch.cat(out), mean
 
     def _optimize_batch(self, w: torch.Tensor, t: torch.Tensor, rng: torch.Generator,
                         on_step: Callable[[int, float], None] | None) -> list[float]:
