@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir, progress_enabled
+from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir, progress_enabled, resume_folder
 
 app = typer.Typer(help="Image classifiers: train (CE, label smoothing ±α, PGD) and evaluate (accuracy, ECE).",
                   no_args_is_help=True)
@@ -27,24 +27,17 @@ def train(
     as_json: bool = JsonOption,
 ) -> None:
     """Train a classifier; the model (safetensors + classifier.json + card.json) goes to OUT/model."""
+    from trustgen.classifiers.checkpoint import require_checkpoint
     from trustgen.classifiers.config import ClassifierTrainSettings
     from trustgen.classifiers.experiment import run_train
     from trustgen.core.config import resolve_settings
     from trustgen.core.data import dataset_info
 
-    base = config
-    if resume is not None:
-        from trustgen.classifiers.checkpoint import require_checkpoint
-
-        require_checkpoint(resume)
-        base = base or resume / "config.yaml"
-        if out is not None and out != resume:
-            raise typer.BadParameter("--out must be the --resume folder (or left out)")
-        out = resume
+    base, run_folder = resume_folder(resume, config, out, require_checkpoint)
     settings = resolve_settings(ClassifierTrainSettings, config_file=base, overrides=overrides, dataset=dataset,
                                 classes=parse_classes(classes), label_smoothing=alpha, epochs=epochs, seed=seed)
     dataset_info(settings.dataset)
-    folder = out_dir(out, "classify-train")
+    folder = out_dir(run_folder, "classify-train")
     emit(run_train(settings, folder, resume=resume is not None, progress=progress_enabled(as_json)), as_json, folder)
 
 

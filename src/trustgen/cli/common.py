@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -74,3 +75,15 @@ def emit(metrics: dict[str, Any], as_json: bool, out: Path | None = None) -> Non
 def progress_enabled(as_json: bool) -> bool:
     """Progress bars go to stderr; keep them off when stderr is not a terminal or JSON is requested."""
     return not as_json and sys.stderr.isatty()
+
+
+def resume_folder(resume: Path | None, config: Path | None, out: Path | None,
+                  require_checkpoint: Callable[[Path], Any]) -> tuple[Path | None, Path | None]:
+    """``--resume DIR``: check DIR has a complete checkpoint, read its ``config.yaml`` unless ``--config`` is
+    given, and write into DIR itself. Returns (settings file, output folder)."""
+    if resume is None:
+        return config, out
+    require_checkpoint(resume)
+    if out is not None and out != resume:
+        raise typer.BadParameter("--out must be the --resume folder (or left out)")
+    return config or resume / "config.yaml", resume

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir, progress_enabled
+from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir, progress_enabled, resume_folder
 
 app = typer.Typer(help="Train, sample and evaluate DDPM/DDIM models (diffusers).", no_args_is_help=True)
 
@@ -26,22 +26,15 @@ def train(
     """Train a denoiser; writes the EMA model in diffusers layout to OUT/model."""
     from trustgen.core.config import resolve_settings
     from trustgen.core.data import dataset_info
+    from trustgen.diffusion.checkpoint import require_checkpoint
     from trustgen.diffusion.config import DiffusionTrainSettings
     from trustgen.diffusion.experiment import run_train
 
-    base = config
-    if resume is not None:
-        from trustgen.diffusion.checkpoint import require_checkpoint
-
-        require_checkpoint(resume)
-        base = base or resume / "config.yaml"
-        if out is not None and out != resume:
-            raise typer.BadParameter("--out must be the --resume folder (or left out)")
-        out = resume
+    base, run_folder = resume_folder(resume, config, out, require_checkpoint)
     settings = resolve_settings(DiffusionTrainSettings, config_file=base, overrides=overrides,
                                 dataset=dataset, conditioning=conditioning, steps=steps, seed=seed)
     dataset_info(settings.dataset)
-    folder = out_dir(out, "diffusion-train")
+    folder = out_dir(run_folder, "diffusion-train")
     metrics = run_train(settings, folder, resume=resume is not None, progress=progress_enabled(as_json))
     emit(metrics, as_json, folder)
 
