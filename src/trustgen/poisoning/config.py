@@ -16,7 +16,7 @@ T = 10. What differs here and why:
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import Field, field_validator
 
@@ -122,7 +122,7 @@ class PoisonEvaluateSettings(Settings):
     variations without KD and a student with KD, all measured on clean and triggered test images."""
 
     dataset: str = "digits"
-    attacks: list[Attack] = Field(default_factory=lambda: ["badnets", "blended", "warp"])
+    attacks: list[Attack] = Field(default_factory=lambda: list(get_args(Attack)))
     attack: AttackSettings = Field(default_factory=AttackSettings)  # `kind` is replaced by each of `attacks`
     variations: VariationSettings = Field(default_factory=VariationSettings)
     distill: DistillSettings = Field(default_factory=DistillSettings)

@@ -196,7 +196,7 @@ def run_evaluate(settings: PoisonEvaluateSettings, out: Path, *, progress: bool 
         run.start_over(settings)
         run.log(f"clean model on {len(train)} {settings.dataset} images (seed {settings.seed})")
         clean = train_classifier(recipe, train, progress=progress).classifier
-        originals = test.images[test.labels != settings.attack.target][:8]  # type: ignore[operator]
+        originals = test.images[test.labels != settings.attack.target][:8]
         examples["clean test"] = originals
         examples["its variation"] = variation_dataset(var_model, test.subset(torch.arange(len(originals))),
                                                       settings.variations, settings.seed).images
