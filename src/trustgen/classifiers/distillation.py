@@ -16,12 +16,11 @@ from typing import Literal
 import torch
 import torch.nn.functional as F
 
-from trustgen.classifiers.augment import random_resized_crop
 from trustgen.classifiers.bundle import Classifier
 from trustgen.classifiers.config import ClassifierTrainSettings
 from trustgen.classifiers.data import class_view
 from trustgen.classifiers.models import build_network
-from trustgen.classifiers.training import RESUME_FREE, TrainResult, lr_at_epoch
+from trustgen.classifiers.training import RESUME_FREE, TrainResult, augmented_batches, lr_at_epoch
 from trustgen.core.data import ImageDataset
 from trustgen.core.errors import TrustgenError
 
@@ -62,21 +61,15 @@ def train_distilled(settings: ClassifierTrainSettings, train: ImageDataset, teac
     gen = torch.Generator(device=device).manual_seed(settings.seed)
     images, labels = data.images.to(device), data.labels.to(device)
     losses: list[float] = []
-    steps, seconds, n = 0, 0.0, len(images)
+    steps, seconds = 0, 0.0
     for epoch in track(range(settings.epochs), description="distilling student", enabled=progress,
                        total=settings.epochs):
         began = time.perf_counter()
         for group in optimizer.param_groups:
             group["lr"] = lr_at_epoch(settings, epoch)
-        order = torch.randperm(n, generator=gen, device=device)
         total, count = 0.0, 0
         network.train()
-        for i in range(0, n, settings.batch_size):
-            idx = order[i : i + settings.batch_size]
-            if len(idx) < 2:
-                continue
-            x = random_resized_crop(images[idx], scale=settings.crop_scale, ratio=settings.crop_ratio,
-                                    hflip=settings.hflip, generator=gen)
+        for idx, x in augmented_batches(images, settings, gen):
             with torch.no_grad():
                 soft = teacher(x)
             if soft.shape[1] != len(classes):

@@ -10,7 +10,7 @@ thread count).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,20 @@ def lr_at_epoch(settings: ClassifierTrainSettings, epoch: int) -> float:
 
 def _comparable(settings: ClassifierTrainSettings) -> dict[str, Any]:
     return settings.model_dump(mode="json", exclude=RESUME_FREE)
+
+
+def augmented_batches(images: torch.Tensor, settings: ClassifierTrainSettings,
+                      gen: torch.Generator) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """One epoch of (indices, augmented images): a seeded shuffle in batches of ``settings.batch_size``, each
+    randomly resized-cropped (and flipped if set); a last batch of one image is skipped (BatchNorm cannot train
+    on it)."""
+    order = torch.randperm(len(images), generator=gen, device=images.device)
+    for i in range(0, len(images), settings.batch_size):
+        idx = order[i : i + settings.batch_size]
+        if len(idx) < 2:
+            continue
+        yield idx, random_resized_crop(images[idx], scale=settings.crop_scale, ratio=settings.crop_ratio,
+                                       hflip=settings.hflip, generator=gen)
 
 
 def train_classifier(
@@ -108,7 +122,6 @@ def train_classifier(
         losses, alphas = list(ckpt["state"]["losses"]), list(ckpt["state"]["alphas"])
         seconds = float(ckpt["state"].get("train_seconds", 0.0))
     adv = settings.adversarial
-    n = len(images)
     for epoch in track(range(start, settings.epochs), description="training classifier", enabled=progress,
                        total=settings.epochs - start):
         began = time.perf_counter()
@@ -116,15 +129,9 @@ def train_classifier(
                                start=settings.ls_warmup_start, end=settings.ls_warmup_end)
         for group in optimizer.param_groups:
             group["lr"] = lr_at_epoch(settings, epoch)
-        order = torch.randperm(n, generator=gen, device=device)
         total, count = 0.0, 0
         network.train()
-        for i in range(0, n, settings.batch_size):
-            idx = order[i : i + settings.batch_size]
-            if len(idx) < 2:  # BatchNorm cannot train on a single image
-                continue
-            x = random_resized_crop(images[idx], scale=settings.crop_scale, ratio=settings.crop_ratio,
-                                    hflip=settings.hflip, generator=gen)
+        for idx, x in augmented_batches(images, settings, gen):
             y = labels[idx]
             if adv.enabled:
                 network.eval()
