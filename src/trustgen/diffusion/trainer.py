@@ -54,7 +54,7 @@ class DenoiserTrainer:
     def state_tensors(self, prefix: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
         """Model, EMA and optimizer state as flat tensors (keys ``{prefix}model.*``, ``{prefix}ema.*``,
         ``{prefix}opt.*``) plus the optimizer's JSON structure: what a resumable checkpoint stores."""
-        from trustgen.core.optimizer_state import flatten_optimizer
+        from trustgen.core.checkpoint import flatten_optimizer
 
         tensors = {f"{prefix}model.{k}": v for k, v in self.unet.state_dict().items()}
         tensors.update({f"{prefix}ema.{k}": v for k, v in self.ema.items()})
@@ -64,7 +64,7 @@ class DenoiserTrainer:
 
     def load_state_tensors(self, tensors: dict[str, Any], structure: dict[str, Any], prefix: str = "") -> None:
         """Restore what :meth:`state_tensors` returned (other keys in ``tensors`` are ignored)."""
-        from trustgen.core.optimizer_state import unflatten_optimizer
+        from trustgen.core.checkpoint import unflatten_optimizer
 
         def part(name: str) -> dict[str, Any]:
             start = f"{prefix}{name}."

@@ -238,44 +238,37 @@ class FlowerEngine(CollabEngine):
 
     def _save_checkpoint(self, losses: dict[str, list[float]]) -> None:
         """The server's models, optimisers, EMA and generator after this round, written atomically."""
-        import shutil
-
-        from trustgen.core.runs import write_text_atomic
+        from trustgen.core.checkpoint import STATE_FILE, new_checkpoint
         from trustgen.core.safe_io import save_state_dict
 
-        folder = self._checkpoint_dir()
-        tmp, final = folder / f".round-{self.rounds_done:05d}.partial", folder / f"round-{self.rounds_done:05d}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        tensors: dict[str, Any] = {}
-        structures: dict[str, Any] = {}
-        if self.server is not None:
-            tensors["rng"] = self.server.generator.get_state()
-            for level, model in sorted(self.server.models.items()):
-                trainer_tensors, structures[str(level)] = self.server.trainers[id(model)].state_tensors(f"{level}.")
-                tensors.update(trainer_tensors)
-            save_state_dict(tensors, tmp / "server.safetensors")
-        state = {"round": self.rounds_done, "run_key": self.run_key, "losses": losses, "missing": self.missing,
-                 "rejections": self.rejections, "node_errors": self.node_errors, "rejected": self.rejected,
-                 "bytes_up": self.bytes_up,
-                 "samples_up": self.samples_up, "traffic": self.traffic.__dict__, "node_of": self.node_of,
-                 "optimizers": structures}
-        write_text_atomic(tmp / "state.json", json.dumps(state))
-        tmp.rename(final)
-        for old in folder.glob("round-*"):
-            if old != final:
-                shutil.rmtree(old, ignore_errors=True)
+        with new_checkpoint(self._checkpoint_dir(), "round", self.rounds_done, digits=5, keep_older=False) as tmp:
+            tensors: dict[str, Any] = {}
+            structures: dict[str, Any] = {}
+            if self.server is not None:
+                tensors["rng"] = self.server.generator.get_state()
+                for level, model in sorted(self.server.models.items()):
+                    trainer_tensors, structures[str(level)] = self.server.trainers[id(model)].state_tensors(
+                        f"{level}.")
+                    tensors.update(trainer_tensors)
+                save_state_dict(tensors, tmp / "server.safetensors")
+            state = {"round": self.rounds_done, "run_key": self.run_key, "losses": losses, "missing": self.missing,
+                     "rejections": self.rejections, "node_errors": self.node_errors, "rejected": self.rejected,
+                     "bytes_up": self.bytes_up,
+                     "samples_up": self.samples_up, "traffic": self.traffic.__dict__, "node_of": self.node_of,
+                     "optimizers": structures}
+            (tmp / STATE_FILE).write_text(json.dumps(state), encoding="utf-8")
 
     def _load_checkpoint(self, losses: dict[str, list[float]]) -> dict[str, list[float]]:
+        from trustgen.core.checkpoint import STATE_FILE, latest_checkpoint
         from trustgen.core.safe_io import load_state_dict, read_json
 
-        done = sorted(p for p in self._checkpoint_dir().glob("round-*") if (p / "state.json").is_file())
-        if not done:
+        last = latest_checkpoint(self.out, "round")
+        if last is None:
             self.log("resume: no checkpoint yet, starting at round 1")
             return losses
-        state = read_json(done[-1] / "state.json")
+        state = read_json(last / STATE_FILE)
         if self.server is not None:
-            tensors = load_state_dict(done[-1] / "server.safetensors")
+            tensors = load_state_dict(last / "server.safetensors")
             self.server.generator.set_state(tensors["rng"])
             for level, model in self.server.models.items():
                 self.server.trainers[id(model)].load_state_tensors(tensors, state["optimizers"][str(level)],
@@ -288,7 +281,7 @@ class FlowerEngine(CollabEngine):
         self.bytes_up = {int(k): v for k, v in state["bytes_up"].items()}
         self.samples_up = {int(k): v for k, v in state["samples_up"].items()}
         self.traffic = Traffic(**state["traffic"])
-        self.log(f"resume: continuing after round {self.rounds_done} from {done[-1]}")
+        self.log(f"resume: continuing after round {self.rounds_done} from {last}")
         return {k: list(v) for k, v in state["losses"].items()}
 
     def federation_report(self) -> dict[str, Any]:
