@@ -23,13 +23,14 @@ DEMO_COLLAB = ["cut=0.4", "steps=300", "batch_size=32", "sample_steps=50", "samp
 def run_demo(out: Path, *, progress: bool = False) -> dict[str, Any]:
     """Run every demo section into ``out`` and write the combined report and metrics."""
     from trustgen.core.runs import RunDir
+    from trustgen.diffusion.config import EvaluateModelSettings, SampleSettings
     from trustgen.diffusion.experiment import run_evaluate_model, run_sample
 
     out = Path(out)
     sections: list[str] = []
     metrics: dict[str, Any] = {}
-    ddpm = run_sample("digits-ddpm", out / "digits-ddpm", num=DEMO_SAMPLES, sampler=DEMO_SAMPLER,
-                      steps=DEMO_STEPS, seed=0, progress=progress)
+    ddpm = run_sample(SampleSettings(model="digits-ddpm", num=DEMO_SAMPLES, sampler=DEMO_SAMPLER, steps=DEMO_STEPS,
+                                     seed=0), out / "digits-ddpm", progress=progress)
     metrics["digits_ddpm"] = ddpm
     sections.append(
         f"## Unconditional digits DDPM (`digits-ddpm`)\n\n{DEMO_SAMPLES} samples, {DEMO_SAMPLER} {DEMO_STEPS} steps. "
@@ -38,8 +39,8 @@ def run_demo(out: Path, *, progress: bool = False) -> dict[str, Any]:
         f"class entropy {ddpm['class_entropy']:.3f} of {ddpm['class_entropy_max']:.3f}.\n\n"
         f"![samples](digits-ddpm/samples.png)\n"
     )
-    t2i = run_evaluate_model("digits-t2i", out / "digits-t2i", per_digit=DEMO_PER_DIGIT, sampler=DEMO_SAMPLER,
-                             steps=DEMO_STEPS, seed=0, progress=progress)
+    t2i = run_evaluate_model(EvaluateModelSettings(model="digits-t2i", per_digit=DEMO_PER_DIGIT, sampler=DEMO_SAMPLER,
+                                                   steps=DEMO_STEPS, seed=0), out / "digits-t2i", progress=progress)
     metrics["digits_t2i"] = t2i
     sections.append(
         f"## Text-to-digit model (`digits-t2i`)\n\nPrompted “a handwritten N”, {DEMO_PER_DIGIT} samples per digit: "

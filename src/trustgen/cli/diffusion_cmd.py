@@ -54,13 +54,15 @@ def sample(
     as_json: bool = JsonOption,
 ) -> None:
     """Sample images; writes samples.npy (float32 N×C×H×W in [-1, 1]), samples.png and their scores."""
+    from trustgen.core.config import resolve_settings
+    from trustgen.diffusion.config import SampleSettings
     from trustgen.diffusion.experiment import run_sample
 
     _at_least_one(num=num, steps=steps)
+    settings = resolve_settings(SampleSettings, model=model, num=num, prompt=prompt, sampler=sampler, steps=steps,
+                                seed=seed, guidance_scale=guidance, allow_pickle=allow_pickle, evaluate=evaluate)
     folder = out_dir(out, "diffusion-sample")
-    metrics = run_sample(model, folder, num=num, prompt=prompt, sampler=sampler, steps=steps, seed=seed,
-                         guidance_scale=guidance, allow_pickle=allow_pickle, evaluate=evaluate,
-                         progress=progress_enabled(as_json))
+    metrics = run_sample(settings, folder, progress=progress_enabled(as_json))
     emit(metrics, as_json, folder)
 
 
@@ -79,7 +81,9 @@ def evaluate(
     as_json: bool = JsonOption,
 ) -> None:
     """Score samples against a data set (FD, KID, floor, classifier scores), or a text model's prompt following."""
+    from trustgen.core.config import resolve_settings
     from trustgen.core.errors import TrustgenError
+    from trustgen.diffusion.config import EvaluateModelSettings, EvaluateSamplesSettings
     from trustgen.diffusion.experiment import run_evaluate_model, run_evaluate_samples
 
     _at_least_one(per_digit=per_digit, steps=steps)
@@ -89,10 +93,12 @@ def evaluate(
     if samples is not None:
         if dataset is None:
             raise TrustgenError("--samples needs --dataset NAME to compare against")
-        metrics = run_evaluate_samples(samples, dataset, folder, seed=seed, extractor=extractor)
+        metrics = run_evaluate_samples(resolve_settings(EvaluateSamplesSettings, samples=samples, dataset=dataset,
+                                                        seed=seed, extractor=extractor), folder)
     else:
-        metrics = run_evaluate_model(model, folder, per_digit=per_digit, seed=seed, sampler=sampler, steps=steps,
-                                     guidance_scale=guidance, progress=progress_enabled(as_json))
+        settings = resolve_settings(EvaluateModelSettings, model=model, per_digit=per_digit, seed=seed,
+                                    sampler=sampler, steps=steps, guidance_scale=guidance)
+        metrics = run_evaluate_model(settings, folder, progress=progress_enabled(as_json))
     emit(metrics, as_json, folder)
 
 

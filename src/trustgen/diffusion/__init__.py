@@ -8,6 +8,9 @@ guidance follows Ho & Salimans (2022).
 >>> from trustgen.diffusion import load_model, sample
 >>> model = load_model("digits-ddpm")   # doctest: +SKIP
 >>> images = sample(model, num=16, seed=0)   # doctest: +SKIP
+>>> from pathlib import Path
+>>> from trustgen.diffusion import SampleSettings, run_sample
+>>> run_sample(SampleSettings(model="digits-ddpm", num=16), Path("runs/sample"))   # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,7 +21,13 @@ from trustgen.core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from trustgen.diffusion.bundle import DiffusionModel, load_model
-    from trustgen.diffusion.config import DiffusionTrainSettings, UNetSettings
+    from trustgen.diffusion.config import (
+        DiffusionTrainSettings,
+        EvaluateModelSettings,
+        EvaluateSamplesSettings,
+        SampleSettings,
+        UNetSettings,
+    )
     from trustgen.diffusion.experiment import run_evaluate_model, run_evaluate_samples, run_sample, run_train
     from trustgen.diffusion.sampling import sample
     from trustgen.diffusion.trainer import DenoiserTrainer
@@ -28,6 +37,9 @@ _EXPORTS = {
     "DenoiserTrainer": "trustgen.diffusion.trainer",
     "DiffusionModel": "trustgen.diffusion.bundle",
     "DiffusionTrainSettings": "trustgen.diffusion.config",
+    "EvaluateModelSettings": "trustgen.diffusion.config",
+    "EvaluateSamplesSettings": "trustgen.diffusion.config",
+    "SampleSettings": "trustgen.diffusion.config",
     "UNetSettings": "trustgen.diffusion.config",
     "load_model": "trustgen.diffusion.bundle",
     "run_evaluate_model": "trustgen.diffusion.experiment",
@@ -41,6 +53,9 @@ __all__ = [
     "DenoiserTrainer",
     "DiffusionModel",
     "DiffusionTrainSettings",
+    "EvaluateModelSettings",
+    "EvaluateSamplesSettings",
+    "SampleSettings",
     "UNetSettings",
     "load_model",
     "run_evaluate_model",

@@ -1,7 +1,10 @@
-"""Settings of diffusion training (defaults sized for 16×16 digits on two CPU cores)."""
+"""Settings of ``trustgen diffusion``: training (defaults sized for 16×16 digits on two CPU cores), sampling and
+evaluation. Each command's settings hold its inputs (model, data, sample paths) too, so the ``config.yaml`` of a
+run says everything needed to repeat it."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -57,3 +60,37 @@ class DiffusionTrainSettings(Settings):
         if not 0 <= self.t_min < t_max <= self.num_train_timesteps:
             raise ValueError(f"need 0 <= t_min < t_max <= {self.num_train_timesteps}, got [{self.t_min}, {t_max})")
         return self
+
+
+class SampleSettings(Settings):
+    """What ``trustgen diffusion sample`` runs: the model, how many images, the prompt and the sampler."""
+
+    model: str  # zoo name or model folder
+    num: int = Field(64, ge=1)
+    prompt: str | None = None  # text-conditional models
+    sampler: str = "ddim"  # ddim or ddpm (checked by the sampler, with the choices in its message)
+    steps: int | None = Field(None, ge=1)  # None: T for ddpm, 50 for ddim
+    seed: int = 0
+    guidance_scale: float | None = None  # None: the model's own
+    allow_pickle: bool = False
+    evaluate: bool = True  # score the samples against the model's data set
+
+
+class EvaluateSamplesSettings(Settings):
+    """What ``trustgen diffusion evaluate --samples`` runs: stored samples scored against a data set."""
+
+    samples: Path  # a sample run folder or its samples.npy
+    dataset: str
+    seed: int = 0
+    extractor: str | None = None  # None: the data set's own feature extractor
+
+
+class EvaluateModelSettings(Settings):
+    """What ``trustgen diffusion evaluate --model`` runs: prompt following of a text-to-digit model."""
+
+    model: str
+    per_digit: int = Field(20, ge=1)
+    seed: int = 0
+    sampler: str = "ddim"
+    steps: int | None = Field(None, ge=1)
+    guidance_scale: float | None = None

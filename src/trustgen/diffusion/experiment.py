@@ -13,16 +13,15 @@ import numpy as np
 
 from trustgen.core.errors import TrustgenError
 from trustgen.core.figures import save_grid
-from trustgen.core.runs import RunDir, metrics_table
-from trustgen.diffusion.config import DiffusionTrainSettings
+from trustgen.core.runs import RunDir
+from trustgen.diffusion.config import (
+    DiffusionTrainSettings,
+    EvaluateModelSettings,
+    EvaluateSamplesSettings,
+    SampleSettings,
+)
+from trustgen.diffusion.report import evaluate_model_report, evaluate_samples_report, sample_report, train_report
 from trustgen.diffusion.sample_files import read_samples, write_samples
-
-SCORE_KEYS_ORDER = ("confidence", "class_entropy", "class_entropy_max", "num_samples")
-
-
-def _scores_table(metrics: dict[str, Any]) -> str:
-    keys = [k for k in metrics if k.startswith(("fd_", "kid_"))] + [k for k in SCORE_KEYS_ORDER if k in metrics]
-    return metrics_table(metrics, keys)
 
 
 def run_train(
@@ -53,12 +52,7 @@ def run_train(
         preview = _preview_samples(result.model, dataset, sample, settings.seed)
         save_grid(preview, run.file("samples.png"), nrow=10)
         metrics = {"dataset": settings.dataset, "conditioning": settings.conditioning, **result.to_dict()}
-        run.write_report(
-            f"# Diffusion training on `{settings.dataset}`\n\n"
-            f"{settings.conditioning}-conditional UNet, {result.parameters:,} parameters, {result.steps} steps "
-            f"(batch {settings.batch_size}, AdamW lr {settings.lr}, EMA {settings.ema_decay}).\n\n"
-            f"{metrics_table(metrics)}\n\n![samples (EMA, DDIM 50 steps)](samples.png)\n"
-        )
+        run.write_report(train_report(settings, metrics))
         run.write_metrics(metrics)
     return metrics
 
@@ -71,43 +65,28 @@ def _preview_samples(model: Any, dataset: Any, sample: Any, seed: int) -> Any:
     return sample(model, 20, sampler="ddim", steps=min(50, model.num_train_timesteps), seed=seed, **kwargs)
 
 
-def run_sample(
-    model_name: str,
-    out: Path,
-    *,
-    num: int,
-    prompt: str | None = None,
-    sampler: str = "ddim",
-    steps: int | None = None,
-    seed: int = 0,
-    guidance_scale: float | None = None,
-    allow_pickle: bool = False,
-    evaluate: bool = True,
-    progress: bool = True,
-) -> dict[str, Any]:
-    """Sample ``num`` images, write ``samples.npy`` and a grid, and score them against the model's data set."""
+def run_sample(settings: SampleSettings, out: Path, *, progress: bool = True) -> dict[str, Any]:
+    """Sample ``settings.num`` images, write ``samples.npy`` and a grid, and score them against the model's data
+    set."""
     from trustgen.core.seeding import seed_everything
     from trustgen.diffusion.bundle import load_model
     from trustgen.diffusion.sampling import sample
 
-    seed_everything(seed)
-    model = load_model(model_name, allow_pickle=allow_pickle)
-    images = sample(model, num, prompts=[prompt] if prompt else None, sampler=sampler, steps=steps, seed=seed,
-                    guidance_scale=guidance_scale, progress=progress)
+    seed_everything(settings.seed)
+    model = load_model(settings.model, allow_pickle=settings.allow_pickle)
+    images = sample(model, settings.num, prompts=[settings.prompt] if settings.prompt else None,
+                    sampler=settings.sampler, steps=settings.steps, seed=settings.seed,
+                    guidance_scale=settings.guidance_scale, progress=progress)
     with RunDir(out) as run:
-        config = {"model": model_name, "num": num, "prompt": prompt, "sampler": sampler, "steps": steps,
-                  "seed": seed, "guidance_scale": guidance_scale}
-        _write_yaml(run, config)
-        run.log(f"sampled {num} images from {model_name} ({sampler})")
+        run.write_config(settings)
+        run.log(f"sampled {settings.num} images from {settings.model} ({settings.sampler})")
         write_samples(images, run.file("samples.npy"))
         save_grid(images[:100], run.file("samples.png"), nrow=10)
-        metrics: dict[str, Any] = {"model": model_name, "sampler": sampler, "num_samples": num}
+        metrics: dict[str, Any] = {"model": settings.model, "sampler": settings.sampler, "num_samples": settings.num}
         dataset = model.meta.get("dataset")
-        if evaluate and dataset and model.vae is None:
-            metrics.update(_score_if_possible(run, images, dataset, seed))
-        run.write_report(f"# Samples from `{model_name}`\n\n{num} images, {sampler} sampler, seed {seed}"
-                         + (f", prompt “{prompt}”" if prompt else "") + ".\n\n"
-                         f"{_scores_table(metrics)}\n\n![samples](samples.png)\n")
+        if settings.evaluate and dataset and model.vae is None:
+            metrics.update(_score_if_possible(run, images, dataset, settings.seed))
+        run.write_report(sample_report(settings, metrics))
         run.write_metrics(metrics)
     return metrics
 
@@ -124,59 +103,38 @@ def _score_if_possible(run: RunDir, images: Any, dataset: str, seed: int) -> dic
     return {**evaluate_samples(images, dataset, seed=seed), "dataset": dataset}
 
 
-def run_evaluate_samples(samples_dir: Path, dataset: str, out: Path, *, seed: int = 0,
-                         extractor: str | None = None) -> dict[str, Any]:
-    """Score the ``samples.npy`` of an earlier run (or any such file) against ``dataset``."""
+def run_evaluate_samples(settings: EvaluateSamplesSettings, out: Path) -> dict[str, Any]:
+    """Score the ``samples.npy`` of an earlier run (or any such file) against ``settings.dataset``."""
     from trustgen.core.metrics import evaluate_samples
 
-    images = read_samples(samples_dir)
-    metrics = evaluate_samples(images, dataset, seed=seed, extractor=extractor)
-    metrics["dataset"] = dataset
+    images = read_samples(settings.samples)
+    metrics = evaluate_samples(images, settings.dataset, seed=settings.seed, extractor=settings.extractor)
+    metrics["dataset"] = settings.dataset
     if float(images.min()) >= 0:
         metrics["warning"] = ("every sample value is >= 0: if these are 0..1 images, convert them with 2x - 1 "
                               "first (samples are scored as [-1, 1] images)")
     with RunDir(out) as run:
-        _write_yaml(run, {"samples": str(samples_dir), "dataset": dataset, "seed": seed, "extractor": extractor})
-        warning = f"**Warning:** {metrics['warning']}\n\n" if "warning" in metrics else ""
-        run.write_report(f"# Evaluation of `{samples_dir}` against `{dataset}`\n\n{warning}"
-                         f"{_scores_table(metrics)}\n")
+        run.write_config(settings)
+        run.write_report(evaluate_samples_report(settings, metrics))
         run.write_metrics(metrics)
     return metrics
 
 
-def run_evaluate_model(model_name: str, out: Path, *, per_digit: int = 20, seed: int = 0, sampler: str = "ddim",
-                       steps: int | None = None, guidance_scale: float | None = None,
-                       progress: bool = True) -> dict[str, Any]:
+def run_evaluate_model(settings: EvaluateModelSettings, out: Path, *, progress: bool = True) -> dict[str, Any]:
     """Prompt-following score of a text-to-digit model (``prompted_accuracy``)."""
     from trustgen.diffusion.bundle import load_model
     from trustgen.diffusion.evaluation import prompted_accuracy
 
-    model = load_model(model_name)
-    metrics, images = prompted_accuracy(model, per_digit=per_digit, seed=seed, sampler=sampler, steps=steps,
-                                        guidance_scale=guidance_scale, progress=progress)
-    metrics = {"model": model_name, "sampler": sampler, **metrics}
+    model = load_model(settings.model)
+    per_digit = settings.per_digit
+    metrics, images = prompted_accuracy(model, per_digit=per_digit, seed=settings.seed, sampler=settings.sampler,
+                                        steps=settings.steps, guidance_scale=settings.guidance_scale,
+                                        progress=progress)
+    metrics = {"model": settings.model, "sampler": settings.sampler, **metrics}
     with RunDir(out) as run:
-        _write_yaml(run, {"model": model_name, "per_digit": per_digit, "seed": seed, "sampler": sampler,
-                          "steps": steps, "guidance_scale": guidance_scale})
+        run.write_config(settings)
         order = np.arange(len(images)).reshape(10, per_digit)[:, : min(per_digit, 10)].flatten()
         save_grid(images[order], run.file("prompted.png"), nrow=min(per_digit, 10))
-        per = " | ".join(f"{a:.2f}" for a in metrics["prompted_accuracy_per_digit"])
-        run.write_report(
-            f"# Prompt following of `{model_name}`\n\nPrompt “a handwritten N” for N = 0..9, {per_digit} samples "
-            f"each; the shipped digits classifier judges.\n\n"
-            f"{metrics_table(metrics, ['prompted_accuracy', 'confidence'])}\n\n"
-            f"| digit | {' | '.join(map(str, range(10)))} |\n|{'---|' * 11}\n| accuracy | {per} |\n\n"
-            f"![one row per prompted digit](prompted.png)\n"
-        )
+        run.write_report(evaluate_model_report(settings, metrics))
         run.write_metrics(metrics)
     return metrics
-
-
-def _write_yaml(run: RunDir, config: dict[str, Any]) -> None:
-    import yaml
-
-    from trustgen.core.runs import write_text_atomic
-
-    write_text_atomic(run.file("config.yaml"), yaml.safe_dump(config, sort_keys=False))
-
-
