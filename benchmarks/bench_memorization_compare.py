@@ -19,8 +19,7 @@ RESULTS = Path(__file__).parent / "results"
 
 
 def main() -> None:
-    from trustgen.memorization.compare import run_compare
-    from trustgen.memorization.config import MitigationSettings
+    from trustgen.memorization import CompareSettings, MitigationSettings, run_compare
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE")
@@ -35,10 +34,11 @@ def main() -> None:
     settings = MitigationSettings(**dict(kv.split("=", 1) for kv in args.overrides))
     if args.run.exists():
         shutil.rmtree(args.run)
-    metrics = run_compare(args.model, args.run, methods=args.methods.split(","), s=settings, seed=0,
-                          per_digit=args.per_digit, limit=args.limit,
-                          nemo_from=RESULTS / "memorization_evaluate_seed0.json",
-                          image_threshold_value=float(evaluate["image_threshold"]), progress=True)
+    run_settings = CompareSettings(model=args.model, seed=0, methods=args.methods.split(","),
+                                   per_digit=args.per_digit, limit=args.limit,
+                                   nemo_from=RESULTS / "memorization_evaluate_seed0.json",
+                                   image_threshold=float(evaluate["image_threshold"]), mitigation=settings)
+    metrics = run_compare(run_settings, args.run, progress=True)
     args.out.write_text(json.dumps(metrics, indent=2) + "\n")
     for name, r in metrics["methods"].items():
         print(name, {k: v for k, v in r.items() if k not in ("per_caption", "mitigation")})

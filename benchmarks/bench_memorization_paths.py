@@ -21,9 +21,9 @@ def main() -> None:
     import numpy as np
 
     from trustgen.core.data.memorized import memorized_pairs
-    from trustgen.memorization.evaluate import generate, pairwise_ssim
     from trustgen.memorization.inputs import load_text_model
     from trustgen.memorization.layers import Neurons, all_neurons, value_layers
+    from trustgen.memorization.replication import generate, pairwise_ssim
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="digits-t2i-memorized")

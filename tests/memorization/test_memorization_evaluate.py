@@ -7,7 +7,8 @@ import torch
 
 from conftest import MEMORIZED, OTHERS
 from trustgen.memorization.config import NemoSettings
-from trustgen.memorization.evaluate import evaluate_memorization, generate, pairwise_ssim
+from trustgen.memorization.evaluate import evaluate_memorization
+from trustgen.memorization.replication import generate, pairwise_ssim
 from trustgen.memorization.resume import PARTIAL_FILE, LocalizationCache
 
 

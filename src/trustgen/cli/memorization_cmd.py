@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import typer
 
 from trustgen.cli.common import JsonOption, OutOption, SeedOption, emit, out_dir, progress_enabled
+
+if TYPE_CHECKING:
+    from trustgen.memorization.config import MitigationSettings, NemoSettings
 
 app = typer.Typer(help="Detect memorized prompts, localize their cross-attention value neurons (NeMo), prune them.",
                   no_args_is_help=True)
@@ -18,7 +22,7 @@ OverridesArg = typer.Argument(None, metavar="[KEY=VALUE]...", help="NeMo setting
 IncludeUpOption = typer.Option(False, "--include-up", help="Also search the up blocks' value layers.")
 
 
-def _settings(overrides: list[str] | None, include_up: bool, config: Path | None = None):  # -> NemoSettings
+def _settings(overrides: list[str] | None, include_up: bool, config: Path | None = None) -> NemoSettings:
     from trustgen.core.config import resolve_settings
     from trustgen.memorization.config import NemoSettings
 
@@ -30,11 +34,12 @@ def _settings(overrides: list[str] | None, include_up: bool, config: Path | None
 def calibrate(overrides: list[str] = OverridesArg, model: str = ModelOption, prompts: Path = PromptsOption,
               include_up: bool = IncludeUpOption, out: Path = OutOption, as_json: bool = JsonOption) -> None:
     """Threshold (mean + 1 std of NeMo scores) and activation statistics from non-memorized prompts."""
+    from trustgen.memorization.config import CalibrateSettings
     from trustgen.memorization.experiment import run_calibrate
 
     folder = out_dir(out, "memorization-calibrate")
-    emit(run_calibrate(model, prompts, folder, _settings(overrides, include_up), progress=progress_enabled(as_json)),
-         as_json, folder)
+    settings = CalibrateSettings(model=model, prompts=prompts, nemo=_settings(overrides, include_up))
+    emit(run_calibrate(settings, folder, progress=progress_enabled(as_json)), as_json, folder)
 
 
 @app.command()
@@ -42,11 +47,13 @@ def detect(overrides: list[str] = OverridesArg, model: str = ModelOption, prompt
            calibration: Path = CalibrationOption, include_up: bool = IncludeUpOption, out: Path = OutOption,
            as_json: bool = JsonOption) -> None:
     """Score prompts (NeMo and Wen et al.) and flag the memorized ones."""
+    from trustgen.memorization.config import DetectSettings
     from trustgen.memorization.experiment import run_detect
 
     folder = out_dir(out, "memorization-detect")
-    emit(run_detect(model, prompts, calibration, folder, _settings(overrides, include_up),
-                    progress=progress_enabled(as_json)), as_json, folder)
+    settings = DetectSettings(model=model, prompts=prompts, calibration=calibration,
+                              nemo=_settings(overrides, include_up))
+    emit(run_detect(settings, folder, progress=progress_enabled(as_json)), as_json, folder)
 
 
 @app.command()
@@ -54,11 +61,13 @@ def localize(overrides: list[str] = OverridesArg, model: str = ModelOption, prom
              calibration: Path = CalibrationOption, include_up: bool = IncludeUpOption, out: Path = OutOption,
              as_json: bool = JsonOption) -> None:
     """Find the value neurons that carry each memorized prompt; writes OUT/neurons.json."""
+    from trustgen.memorization.config import LocalizeSettings
     from trustgen.memorization.experiment import run_localize
 
     folder = out_dir(out, "memorization-localize")
-    emit(run_localize(model, prompts, calibration, folder, _settings(overrides, include_up),
-                      progress=progress_enabled(as_json)), as_json, folder)
+    settings = LocalizeSettings(model=model, prompts=prompts, calibration=calibration,
+                                nemo=_settings(overrides, include_up))
+    emit(run_localize(settings, folder, progress=progress_enabled(as_json)), as_json, folder)
 
 
 @app.command()
@@ -68,13 +77,15 @@ def prune(model: str = ModelOption,
           scale: float = typer.Option(0.0, "--scale", help="Multiplier of the chosen neurons (0 = off)."),
           out: Path = OutOption, as_json: bool = JsonOption) -> None:
     """Export the model with the neurons switched off in its weights to OUT/model, with a model card."""
+    from trustgen.memorization.config import PruneSettings
     from trustgen.memorization.experiment import run_prune
 
     folder = out_dir(out, "memorization-prune")
-    emit(run_prune(model, folder, neurons_file=neurons_file, neurons=neurons, scale=scale), as_json, folder)
+    settings = PruneSettings(model=model, neurons_file=neurons_file, neurons=neurons, scale=scale)
+    emit(run_prune(settings, folder), as_json, folder)
 
 
-def _mitigation_settings(overrides: list[str] | None):  # -> MitigationSettings
+def _mitigation_settings(overrides: list[str] | None) -> MitigationSettings:
     from trustgen.core.config import resolve_settings
     from trustgen.memorization.config import MitigationSettings
 
@@ -103,7 +114,7 @@ def mitigate(overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...
                                               "calibrate` (default: the model's own caption lists, if it has them)."),
              out: Path = OutOption, as_json: bool = JsonOption) -> None:
     """Flag the memorized prompts (NeMo's detector) and mitigate them: a patched model or inference settings + card."""
-    from trustgen.memorization.config import NemoSettings
+    from trustgen.memorization.config import MitigateSettings
     from trustgen.memorization.experiment import run_mitigate
 
     _methods(method)
@@ -111,10 +122,10 @@ def mitigate(overrides: list[str] = typer.Argument(None, metavar="[KEY=VALUE]...
         from trustgen.core.errors import TrustgenError
 
         raise TrustgenError("--method takes one method (evaluate --compare runs several)")
-    settings = _mitigation_settings(overrides)
+    settings = MitigateSettings(model=model, prompts=prompts, method=method, calibration=calibration,
+                                mitigation=_mitigation_settings(overrides))
     folder = out_dir(out, "memorization-mitigate")
-    metrics = run_mitigate(model, prompts, folder, method, settings, NemoSettings(),
-                           calibration=calibration, progress=progress_enabled(as_json))
+    metrics = run_mitigate(settings, folder, progress=progress_enabled(as_json))
     if metrics.get("nothing_to_do") and not as_json:
         typer.echo(f"no memorized caption among the {metrics['num_prompts']} prompts: nothing to do")
     emit(metrics, as_json, folder)
@@ -135,7 +146,8 @@ def evaluate(overrides: list[str] = OverridesArg, model: str = ModelOption, seed
              out: Path = OutOption, as_json: bool = JsonOption) -> None:
     """The whole NeMo validation on a model trained on digits-memorized (e.g. digits-t2i-memorized)."""
     from trustgen.core.errors import TrustgenError
-    from trustgen.memorization.evaluate import run_evaluate
+    from trustgen.memorization.config import CompareSettings, EvaluateSettings
+    from trustgen.memorization.experiment import run_compare, run_evaluate
 
     if per_digit < 1:
         raise TrustgenError(f"--per-digit must be at least 1 (samples per digit of the accuracy check), "
@@ -145,18 +157,17 @@ def evaluate(overrides: list[str] = OverridesArg, model: str = ModelOption, seed
     if limit is not None and limit < 1:
         raise TrustgenError(f"--limit must be at least 1, got {limit}")
     if compare:
-        from trustgen.memorization.compare import run_compare
-
-        chosen = _methods(methods)
-        settings = _mitigation_settings(overrides)
+        compare_settings = CompareSettings(model=model, seed=seed, per_digit=per_digit, gen_steps=steps,
+                                           methods=_methods(methods), limit=limit, nemo_from=nemo_from,
+                                           mitigation=_mitigation_settings(overrides))
         folder = out_dir(out, "memorization-compare")
-        metrics = run_compare(model, folder, methods=chosen, s=settings, seed=seed, per_digit=per_digit,
-                              gen_steps=steps, limit=limit, nemo_from=nemo_from, progress=progress_enabled(as_json))
+        metrics = run_compare(compare_settings, folder, progress=progress_enabled(as_json))
         emit(metrics if as_json else {f"{n}.{k}": v for n, r in metrics["methods"].items() for k, v in r.items()
                                       if k in ("frac_mitigated", "retrigger_rate", "nonmem_accuracy_delta",
                                                "cost_per_image_ratio")}, as_json, folder)
         return
     folder = out_dir(out, "memorization-evaluate")
-    metrics = run_evaluate(model, folder, seed=seed, s=_settings(overrides, False), per_digit=per_digit,
-                           gen_steps=steps, progress=progress_enabled(as_json))
+    settings = EvaluateSettings(model=model, seed=seed, per_digit=per_digit, gen_steps=steps,
+                                nemo=_settings(overrides, False))
+    metrics = run_evaluate(settings, folder, progress=progress_enabled(as_json))
     emit({k: v for k, v in metrics.items() if k != "per_caption"} if not as_json else metrics, as_json, folder)

@@ -18,21 +18,24 @@ For a model with known memorized captions (``digits-t2i-memorized``): per method
 from __future__ import annotations
 
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from trustgen.core.errors import TrustgenError
-from trustgen.core.runs import RunDir, metrics_table
 from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.memorization.config import MITIGATION_METHODS, MitigationSettings, NemoSettings
 from trustgen.memorization.layers import Neurons
+from trustgen.memorization.replication import image_threshold, pairwise_ssim
 
-__all__ = ["compare_mitigations", "run_compare"]
+if TYPE_CHECKING:
+    from trustgen.memorization.mitigation import Localizer, Mitigation
+
+__all__ = ["compare_mitigations", "mitigated_accuracy"]
 
 
-def mitigated_accuracy(model: DiffusionModel, mitigation: Any, *, per_digit: int, seed: int, steps: int) -> float:
+def mitigated_accuracy(model: DiffusionModel, mitigation: Mitigation, *, per_digit: int, seed: int,
+                       steps: int) -> float:
     """Prompted-digit accuracy with ``mitigation`` deployed for every prompt (digit d's images from seed ``seed+d``)."""
     import torch
 
@@ -45,18 +48,7 @@ def mitigated_accuracy(model: DiffusionModel, mitigation: Any, *, per_digit: int
     return float((probs.argmax(axis=1) == np.repeat(np.arange(10), per_digit)).mean())
 
 
-def image_threshold(model: DiffusionModel, captions: list[str], train_images: Any, *, gen_seeds: int, seed: int,
-                    steps: int, progress: bool = False) -> float:
-    """Mean + 1 std over ``captions`` of the max SSIM between their generations and the nearest training image."""
-    from trustgen.core.progress import track
-    from trustgen.memorization.evaluate import generate, pairwise_ssim
-
-    nearest = [float(pairwise_ssim(generate(model, p, gen_seeds, seed, steps), train_images).max())
-               for p in track(captions, description="image threshold", enabled=progress)]
-    return float(np.mean(nearest) + np.std(nearest))
-
-
-def _nemo_localizer(model: DiffusionModel, calibration: list[str], nemo: NemoSettings, progress: bool) -> Any:
+def _nemo_localizer(model: DiffusionModel, calibration: list[str], nemo: NemoSettings, progress: bool) -> Localizer:
     from trustgen.memorization.calibration import calibrate
     from trustgen.memorization.localization import localize
 
@@ -72,32 +64,6 @@ def _nemo_localizer(model: DiffusionModel, calibration: list[str], nemo: NemoSet
     return run
 
 
-class DetectorGate:
-    """NeMo's detector as the switch of an inference-time mitigation: a prompt is mitigated when its NeMo score
-    exceeds the threshold calibrated (mean + 1 std) on non-memorized captions. Costs are counted."""
-
-    def __init__(self, model: DiffusionModel, calibration: list[str], nemo: NemoSettings, progress: bool = False):
-        from trustgen.memorization.calibration import scores
-        from trustgen.memorization.detection import calibrate_threshold
-
-        self.model, self.nemo = model, nemo
-        dets = scores(model, calibration, nemo, progress=progress, what="gate calibration captions")
-        self.threshold = calibrate_threshold([d.nemo_score for d in dets])
-        self.setup_unet_evals = sum(d.unet_evals for d in dets)
-        self.flags: dict[str, bool] = {}
-        self.unet_evals = 0
-
-    def __call__(self, prompt: str) -> bool:
-        from trustgen.memorization.detection import detect
-
-        if prompt not in self.flags:
-            det = detect(self.model, prompt, seeds=self.nemo.seeds, seed=self.nemo.seed, steps=self.nemo.steps,
-                         threshold=self.threshold, probe_step=self.nemo.probe_step)[0]
-            self.flags[prompt] = bool(det.memorized)
-            self.unet_evals += det.unet_evals
-        return self.flags[prompt]
-
-
 def compare_mitigations(model: DiffusionModel, captions: dict[str, list[str]], images: Any, train_images: Any, *,
                         methods: list[str] | None = None, s: MitigationSettings | None = None,
                         nemo: NemoSettings | None = None, seed: int = 0, gen_seeds: int = 10, gen_steps: int = 25,
@@ -109,8 +75,7 @@ def compare_mitigations(model: DiffusionModel, captions: dict[str, list[str]], i
     import torch
 
     from trustgen.core.progress import track
-    from trustgen.memorization.evaluate import pairwise_ssim
-    from trustgen.memorization.mitigation import Mitigation, make_mitigation
+    from trustgen.memorization.mitigation import DetectorGate, Mitigation, make_mitigation
     from trustgen.memorization.retrigger import perturb_embedding
 
     s = s or MitigationSettings()
@@ -203,72 +168,3 @@ def compare_mitigations(model: DiffusionModel, captions: dict[str, list[str]], i
                "seconds_per_image": image_seconds, "settings": s.model_dump(mode="json"), "methods": results}
     cols = torch.stack(grid, dim=1)  # caption × column
     return metrics, cols.flatten(0, 1)
-
-
-def _fmt(value: float | None) -> str:
-    return "—" if value is None else f"{value:.2f}"
-
-
-def neurons_from_file(path: Path) -> tuple[dict[str, Neurons], dict[str, int]]:
-    """Per-caption NeMo neurons (and their localization cost) from an ``evaluate`` run's ``metrics.json``."""
-    from trustgen.core.safe_io import read_json
-    from trustgen.memorization.layers import from_pairs
-
-    data = read_json(path)
-    rows = data.get("per_caption") if isinstance(data, dict) else None
-    if not isinstance(rows, list) or not all(isinstance(r, dict) and "neurons" in r and "caption" in r for r in rows):
-        raise TrustgenError(f"{path}: not the metrics.json of `trustgen memorization evaluate` (needs per_caption "
-                            "rows with caption and neurons)")
-    return ({r["caption"]: from_pairs(r["neurons"]) for r in rows},
-            {r["caption"]: int(r.get("unet_evals", 0)) for r in rows})
-
-
-def run_compare(model_name: str, out: Path, *, methods: list[str] | None = None, s: MitigationSettings | None = None,
-                seed: int = 0, per_digit: int = 20, gen_steps: int = 25, limit: int | None = None,
-                nemo_from: Path | None = None, image_threshold_value: float | None = None,
-                progress: bool = False) -> dict[str, Any]:
-    """``trustgen memorization evaluate --compare`` on a model trained on ``digits-memorized``."""
-    from trustgen.core.data import load_dataset
-    from trustgen.core.data.memorized import MEMORIZED_DATASETS, caption_lists, memorized_pairs
-    from trustgen.core.figures import save_grid
-    from trustgen.core.safe_io import read_json
-    from trustgen.diffusion.bundle import resolve_model_path
-    from trustgen.memorization.config import effective_settings
-    from trustgen.memorization.evaluate import CAPTION_LISTS
-    from trustgen.memorization.inputs import load_text_model
-
-    model = load_text_model(model_name)
-    if model.meta.get("dataset") not in MEMORIZED_DATASETS:
-        raise TrustgenError(f"evaluate --compare needs a model trained on digits-memorized(-rare) (its memorized "
-                            f"captions are known); {model_name!r} was trained on {model.meta.get('dataset')!r}")
-    nemo = effective_settings(NemoSettings(seed=seed), model.meta)
-    lists_file = resolve_model_path(model_name) / CAPTION_LISTS
-    captions = read_json(lists_file) if lists_file.is_file() else caption_lists(seed=seed)
-    memorized, images = memorized_pairs()
-    if captions["memorized"] != memorized:
-        raise TrustgenError(f"{lists_file}: its memorized captions are not digits-memorized's")
-    neurons, evals = neurons_from_file(nemo_from) if nemo_from else (None, None)
-    train = load_dataset("digits-captioned", "train").images
-    s = s or MitigationSettings()
-    with RunDir(out) as run:
-        run.write_config(s)
-        metrics, grid = compare_mitigations(model, captions, images, train, methods=methods, s=s, nemo=nemo,
-                                            seed=seed, gen_steps=gen_steps, per_digit=per_digit, limit=limit,
-                                            nemo_neurons=neurons, nemo_evals=evals, tau_img=image_threshold_value,
-                                            progress=progress)
-        metrics = {"model": model_name, **metrics}
-        names = list(metrics["methods"])
-        save_grid(grid, run.file("compare.png"), nrow=2 + len(names))
-        rows = "\n".join(
-            f"| {n} | {r['frac_mitigated']:.2f} | {_fmt(r['retrigger_rate'])} | "
-            f"{100 * r['nonmem_accuracy_before']:.1f} → {100 * r['nonmem_accuracy_after']:.1f} "
-            f"({r['nonmem_accuracy_delta']:+.1f}) | {r['cost_setup_images_per_caption']:.1f} | "
-            f"{r['cost_per_image_ratio']:.2f} |" for n, r in metrics["methods"].items())
-        run.write_report(
-            f"# Memorization mitigations compared on `{model_name}` (seed {seed})\n\n"
-            f"{metrics_table(metrics, ['image_threshold', 'num_memorized', 'frac_replicated_before'])}\n\n"
-            "| method | share mitigated | re-trigger rate | prompted accuracy before → after (points) | "
-            "setup cost per caption (images) | cost per image (× one image) |\n|---|---|---|---|---|---|\n"
-            f"{rows}\n\n![training image, before, then each method: {', '.join(names)}](compare.png)\n")
-        run.write_metrics(metrics)
-    return metrics

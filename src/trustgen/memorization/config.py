@@ -1,7 +1,15 @@
-"""Settings of NeMo (defaults: Hintersdorf et al., 2024, and their code's ``3_detect_memorized_neurons.py``)."""
+"""Settings of ``trustgen memorization``.
+
+Two algorithm settings — :class:`NemoSettings` (detection and localization; defaults: Hintersdorf et al., 2024, and
+their code's ``3_detect_memorized_neurons.py``) and :class:`MitigationSettings` (the four mitigations and the
+re-trigger search) — and one settings model per command (``CalibrateSettings`` … ``CompareSettings``: what the
+command runs) that holds the model, the input files and the algorithm settings, so the ``config.yaml`` of a run
+records everything needed to repeat it.
+"""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, field_validator
@@ -83,3 +91,75 @@ class MitigationSettings(Settings):
     retrigger_steps: int = Field(10, ge=1)
     retrigger_batch: int = Field(16, ge=1)
     seed: int = 0
+
+
+# -- what each command runs ----------------------------------------------------------------------------------------
+
+class CalibrateSettings(Settings):
+    """What ``trustgen memorization calibrate`` runs: the threshold and activation statistics of ``model`` from the
+    non-memorized ``prompts``."""
+
+    model: str  # zoo name or diffusers pipeline folder
+    prompts: Path  # text file, one non-memorized prompt per line
+    nemo: NemoSettings = Field(default_factory=NemoSettings)
+
+
+class DetectSettings(Settings):
+    """What ``trustgen memorization detect`` runs: ``prompts`` scored against a calibration."""
+
+    model: str
+    prompts: Path
+    calibration: Path  # folder written by ``trustgen memorization calibrate``
+    nemo: NemoSettings = Field(default_factory=NemoSettings)
+
+
+class LocalizeSettings(DetectSettings):
+    """What ``trustgen memorization localize`` runs: the value neurons of each memorized prompt of ``prompts``."""
+
+
+class PruneSettings(Settings):
+    """What ``trustgen memorization prune`` runs: ``model`` exported with the chosen neurons scaled by ``scale``;
+    the neurons come from exactly one of ``neurons_file`` and ``neurons``."""
+
+    model: str
+    neurons_file: Path | None = None  # a localize run folder or its neurons.json
+    neurons: str | None = None  # LAYER:INDEX,…
+    scale: float = 0.0  # multiplier of the chosen neurons (0 = off)
+
+
+class MitigateSettings(Settings):
+    """What ``trustgen memorization mitigate`` runs: the memorized prompts of ``prompts`` (NeMo's detector, with
+    ``nemo``) mitigated by ``method`` (with ``mitigation``)."""
+
+    model: str
+    prompts: Path
+    method: str  # one of MITIGATION_METHODS (checked by the run, with the choices in its message)
+    calibration: Path | None = None  # None: the model's own caption lists, if it has them
+    mitigation: MitigationSettings = Field(default_factory=MitigationSettings)
+    nemo: NemoSettings = Field(default_factory=NemoSettings)
+
+
+class EvaluateSettings(Settings):
+    """What ``trustgen memorization evaluate`` runs: the whole NeMo validation on a model trained on
+    ``digits-memorized``. ``seed`` seeds everything, NeMo's detection latents included (it replaces ``nemo.seed``)."""
+
+    model: str
+    seed: int = 0
+    per_digit: int = Field(20, ge=1)  # samples per digit of the accuracy check
+    gen_steps: int = Field(25, ge=1)  # DDIM steps of the evaluation generations
+    nemo: NemoSettings = Field(default_factory=NemoSettings)
+
+
+class CompareSettings(Settings):
+    """What ``trustgen memorization evaluate --compare`` runs: every mitigation of ``methods`` on the same captions
+    and seeds. NeMo's detection and localization use the model's recommended settings with ``seed``."""
+
+    model: str
+    seed: int = 0
+    per_digit: int = Field(20, ge=1)
+    gen_steps: int = Field(25, ge=1)
+    methods: list[str] = Field(default_factory=lambda: list(MITIGATION_METHODS))
+    limit: int | None = Field(None, ge=1)  # only the first N memorized captions
+    nemo_from: Path | None = None  # an evaluate run's metrics.json whose NeMo neurons to reuse
+    image_threshold: float | None = None  # None: calibrated here, as ``evaluate`` does
+    mitigation: MitigationSettings = Field(default_factory=MitigationSettings)

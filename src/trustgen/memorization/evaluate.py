@@ -23,58 +23,14 @@ from typing import Any
 import numpy as np
 
 from trustgen.core.errors import TrustgenError
-from trustgen.core.runs import RunDir, metrics_table
 from trustgen.diffusion.bundle import DiffusionModel
-from trustgen.memorization.config import NemoSettings, effective_settings
-from trustgen.memorization.layers import Neurons, all_neurons, as_pairs, count, from_pairs, value_layers
-from trustgen.memorization.resume import PARTIAL_FILE
+from trustgen.memorization.config import NemoSettings
+from trustgen.memorization.layers import Neurons, all_neurons, as_pairs, count, from_pairs, union_neurons, value_layers
+from trustgen.memorization.replication import generate, image_threshold, pairwise_ssim
+from trustgen.memorization.resume import LocalizationCache
 from trustgen.memorization.statistics import ActivationStats
 
-CAPTION_LISTS = "memorization_captions.json"  # written next to a zoo model by scripts/build_zoo.py
-
-
-def pairwise_ssim(a: Any, b: Any, chunk: int = 8192) -> Any:
-    """SSIM of every image of ``a`` (N) with every image of ``b`` (M): an N×M array (11×11 Gaussian window)."""
-    import torch
-    from torchmetrics.functional.image import structural_similarity_index_measure
-
-    n, m = len(a), len(b)
-    i, j = torch.meshgrid(torch.arange(n), torch.arange(m), indexing="ij")
-    i, j = i.flatten(), j.flatten()
-    out = torch.empty(n * m)
-    for s in range(0, n * m, chunk):
-        x, y = a[i[s:s + chunk]] + 1, b[j[s:s + chunk]] + 1
-        out[s:s + chunk] = torch.as_tensor(structural_similarity_index_measure(x, y, data_range=2.0,
-                                                                              reduction="none"))
-    return out.reshape(n, m).numpy()
-
-
-def generate(model: DiffusionModel, prompt: str, n: int, seed: int, steps: int,
-              neurons: Neurons | None = None) -> Any:
-    from trustgen.diffusion.sampling import sample
-    from trustgen.memorization.hooks import deactivate
-
-    block = deactivate(model.unet, neurons) if neurons else nullcontext()
-    with block:
-        return sample(model, n, prompts=[prompt], sampler="ddim", steps=steps, seed=seed)
-
-
-def _random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) -> Neurons:
-    pairs = as_pairs(all_neurons(layers))
-    return from_pairs(pairs[int(i)] for i in rng.choice(len(pairs), size=min(k, len(pairs)), replace=False))
-
-
-def _localization_record(model: DiffusionModel, caption: str, stats: ActivationStats, tau: float,
-                         s: NemoSettings) -> dict[str, Any]:
-    """NeMo's localization of one memorized caption, as the JSON-ready fields of its report row."""
-    from trustgen.memorization.localization import exhaustive_evals, localize
-
-    loc = localize(model, caption, stats, tau, s)
-    kept = sum(v > tau for v in loc.detection.seed_scores)
-    return {"nemo_score": loc.detection.nemo_score, "neurons": [list(p) for p in as_pairs(loc.refined)],
-            "ssim_noise_after": loc.ssim_refined, "unet_evals": loc.unet_evals,
-            "exhaustive_unet_evals": exhaustive_evals(model, s, kept, loc.probe_step) if kept else 0,
-            "probe_step": loc.probe_step}
+__all__ = ["evaluate_memorization"]
 
 
 def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]], images: Any, train_images: Any,
@@ -86,17 +42,43 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
     each caption's localization is kept there as it finishes and read back by a rerun (:mod:`.resume`)."""
     import torch
 
-    from trustgen.core.progress import track
-    from trustgen.diffusion.evaluation import prompted_accuracy
-    from trustgen.memorization.calibration import calibrate, scores
-    from trustgen.memorization.detection import auroc, make_probe
-    from trustgen.memorization.hooks import deactivate
-    from trustgen.memorization.resume import LocalizationCache, cache_key
+    from trustgen.memorization.resume import cache_key
 
     s = (s or NemoSettings()).model_copy(update={"seed": seed})
-    mem, non = captions["memorized"], captions["nonmemorized"]
+    mem = captions["memorized"]
     if len(mem) != len(images):
         raise TrustgenError(f"{len(mem)} memorized captions but {len(images)} training images")
+    metrics, calib, stats = detection_stage(model, captions, s, progress=progress)
+    tau = calib["threshold"]
+    gen_seed = seed + 1000
+    tau_img = image_threshold(model, captions["nonmemorized"][:image_calibration], train_images, gen_seeds=gen_seeds,
+                              seed=gen_seed, steps=gen_steps, progress=progress)
+    cache = LocalizationCache(resume_folder, cache_key(s, seed, tau, stats)) if resume_folder else None
+    metrics["localizations_resumed"] = cache.resumed if cache else 0
+    rows, grid = mitigation_stage(model, mem, images, stats, tau, s, gen_seeds=gen_seeds, gen_seed=gen_seed,
+                                  gen_steps=gen_steps, cache=cache, progress=progress)
+    union = union_neurons(from_pairs(r["neurons"]) for r in rows)
+    utility = utility_stage(model, union, [r for r in rows if r["num_neurons"] > 0], per_digit=per_digit,
+                            seed=seed, gen_steps=gen_steps, progress=progress)
+    metrics |= summary(rows, union, utility, tau_img)
+    metrics |= {"calibration_unet_evals": calib["unet_evals"], "gen_steps": gen_steps, "gen_seeds": gen_seeds,
+                "per_caption": rows}
+    if metrics["unet_evals_per_prompt"]:
+        ratio = metrics["exhaustive_unet_evals_per_prompt"] / metrics["unet_evals_per_prompt"]
+        metrics["evals_ratio_exhaustive"] = ratio
+    return metrics, torch.cat(grid)
+
+
+# -- 1.–2. calibration and detection ------------------------------------------------------------------------------
+
+def detection_stage(model: DiffusionModel, captions: dict[str, list[str]], s: NemoSettings, *,
+                    progress: bool = False) -> tuple[dict[str, Any], dict[str, Any], ActivationStats]:
+    """Calibrate on ``captions['calibration']``, then how well NeMo's (and Wen et al.'s) score separates the memorized
+    captions from the non-memorized ones; returns those metrics, the calibration and the activation statistics."""
+    from trustgen.memorization.calibration import calibrate, scores
+    from trustgen.memorization.detection import auroc, make_probe
+
+    mem, non = captions["memorized"], captions["nonmemorized"]
     calib, stats = calibrate(model, captions["calibration"], s, progress=progress)
     tau = calib["threshold"]
     det_mem = scores(model, mem, s, progress=progress, what="memorized captions")
@@ -114,36 +96,73 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         metrics["detection_auroc_first_step"] = auroc(
             [d.nemo_score for d in scores(model, mem, first, progress=progress, what="memorized (paper's probe)")],
             [d.nemo_score for d in scores(model, non, first, progress=progress, what="non-memorized (paper's probe)")])
-    # image-space replication threshold from held-out non-memorized captions
-    gen_seed = seed + 1000
-    nearest = [float(pairwise_ssim(generate(model, p, gen_seeds, gen_seed, gen_steps), train_images).max())
-               for p in track(non[:image_calibration], description="image threshold", enabled=progress)]
-    tau_img = float(np.mean(nearest) + np.std(nearest))
+    return metrics, calib, stats
+
+
+# -- 3.–4. localization and mitigation, caption by caption ---------------------------------------------------------
+
+def localization_record(model: DiffusionModel, caption: str, stats: ActivationStats, tau: float,
+                        s: NemoSettings) -> dict[str, Any]:
+    """NeMo's localization of one memorized caption, as the JSON-ready fields of its report row."""
+    from trustgen.memorization.localization import exhaustive_evals, localize
+
+    loc = localize(model, caption, stats, tau, s)
+    kept = sum(v > tau for v in loc.detection.seed_scores)
+    return {"nemo_score": loc.detection.nemo_score, "neurons": [list(p) for p in as_pairs(loc.refined)],
+            "ssim_noise_after": loc.ssim_refined, "unet_evals": loc.unet_evals,
+            "exhaustive_unet_evals": exhaustive_evals(model, s, kept, loc.probe_step) if kept else 0,
+            "probe_step": loc.probe_step}
+
+
+def random_neurons(layers: dict[str, Any], k: int, rng: np.random.Generator) -> Neurons:
+    """``k`` neurons of ``layers`` drawn without replacement (the random control)."""
+    pairs = as_pairs(all_neurons(layers))
+    return from_pairs(pairs[int(i)] for i in rng.choice(len(pairs), size=min(k, len(pairs)), replace=False))
+
+
+def mitigation_stage(model: DiffusionModel, mem: list[str], images: Any, stats: ActivationStats, tau: float,
+                     s: NemoSettings, *, gen_seeds: int, gen_seed: int, gen_steps: int,
+                     cache: LocalizationCache | None = None, progress: bool = False) -> tuple[list[dict[str, Any]],
+                                                                                              list[Any]]:
+    """Localize each memorized caption (or read it back from ``cache``), then generate it with all neurons on, with
+    its neurons off and with as many random neurons off (the control, drawn from ``s.seed``). Returns one report row
+    per caption and its grid row (training image, before, after, random control)."""
+    import torch
+
+    from trustgen.core.progress import track
+
     layers = value_layers(model.unet, include_up=s.include_up)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(s.seed)
     rows: list[dict[str, Any]] = []
     grid: list[Any] = []
-    union: Neurons = {}
-    cache = LocalizationCache(resume_folder, cache_key(s, seed, tau, stats)) if resume_folder else None
-    metrics["localizations_resumed"] = cache.resumed if cache else 0
     for caption, image in track(list(zip(mem, images, strict=True)), description="localizing and mitigating",
                                 enabled=progress):
         record = cache.get(caption) if cache else None
         if record is None:
-            record = _localization_record(model, caption, stats, tau, s)
+            record = localization_record(model, caption, stats, tau, s)
             if cache:
                 cache.put(caption, record)
         neurons = from_pairs(record["neurons"])
-        for k, v in neurons.items():
-            union[k] = sorted(set(union.get(k, [])) | set(v))
-        control = _random_neurons(layers, count(neurons), rng) if neurons else {}
+        control = random_neurons(layers, count(neurons), rng) if neurons else {}
         gens = {name: generate(model, caption, gen_seeds, gen_seed, gen_steps, n)
                 for name, n in (("before", None), ("after", neurons), ("random", control))}
         sims = {name: float(pairwise_ssim(g, image[None]).max()) for name, g in gens.items()}
         rows.append({"caption": caption, **record, "num_neurons": count(neurons), "max_ssim_before": sims["before"],
                      "max_ssim_after": sims["after"], "max_ssim_random": sims["random"]})
         grid.append(torch.cat([image[None], gens["before"][:1], gens["after"][:1], gens["random"][:1]]))
-    localized = [r for r in rows if r["num_neurons"] > 0]
+    return rows, grid
+
+
+# -- 5. utility ------------------------------------------------------------------------------------------------------
+
+def utility_stage(model: DiffusionModel, union: Neurons, localized: list[dict[str, Any]], *, per_digit: int,
+                  seed: int, gen_steps: int, progress: bool = False) -> dict[str, Any]:
+    """Prompted-digit accuracy unpatched, with ``union`` off, and its change (in points) with each localized row's
+    neurons off alone."""
+    from trustgen.core.progress import track
+    from trustgen.diffusion.evaluation import prompted_accuracy
+    from trustgen.memorization.hooks import deactivate
+
     base, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
     with deactivate(model.unet, union) if union else nullcontext():
         patched, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
@@ -152,15 +171,23 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         with deactivate(model.unet, from_pairs(r["neurons"])):
             acc, _ = prompted_accuracy(model, per_digit=per_digit, seed=seed, steps=gen_steps)
         single.append(100 * (acc["prompted_accuracy"] - base["prompted_accuracy"]))
-    metrics |= {
+    return {"before": base["prompted_accuracy"], "after": patched["prompted_accuracy"], "delta_one_caption": single}
+
+
+def summary(rows: list[dict[str, Any]], union: Neurons, utility: dict[str, Any], tau_img: float) -> dict[str, Any]:
+    """The headline numbers over the caption rows: replication and mitigation against the image threshold,
+    neuron counts, utility and localization cost."""
+    localized = [r for r in rows if r["num_neurons"] > 0]
+    single = utility["delta_one_caption"]
+    return {
         "image_threshold": tau_img,
         "frac_replicated_before": float(np.mean([r["max_ssim_before"] >= tau_img for r in rows])),
         "frac_mitigated": float(np.mean([r["max_ssim_after"] < tau_img for r in rows])),
         "random_control_frac_mitigated": float(np.mean([r["max_ssim_random"] < tau_img for r in rows])),
         "median_neurons": float(np.median([r["num_neurons"] for r in rows])),
         "neurons_total_union": count(union),
-        "nonmem_accuracy_before": base["prompted_accuracy"], "nonmem_accuracy_after": patched["prompted_accuracy"],
-        "nonmem_accuracy_delta": 100 * (patched["prompted_accuracy"] - base["prompted_accuracy"]),
+        "nonmem_accuracy_before": utility["before"], "nonmem_accuracy_after": utility["after"],
+        "nonmem_accuracy_delta": 100 * (utility["after"] - utility["before"]),
         "nonmem_accuracy_delta_one_caption_median": float(np.median(single)) if single else None,
         "unet_evals_per_prompt": float(np.mean([r["unet_evals"] for r in localized])) if localized else None,
         "exhaustive_unet_evals_per_prompt": (float(np.mean([r["exhaustive_unet_evals"] for r in localized]))
@@ -168,56 +195,4 @@ def evaluate_memorization(model: DiffusionModel, captions: dict[str, list[str]],
         "median_max_ssim_before": float(np.median([r["max_ssim_before"] for r in rows])),
         "median_max_ssim_after": float(np.median([r["max_ssim_after"] for r in rows])),
         "median_max_ssim_random": float(np.median([r["max_ssim_random"] for r in rows])),
-        "calibration_unet_evals": calib["unet_evals"], "gen_steps": gen_steps, "gen_seeds": gen_seeds,
-        "per_caption": rows,
     }
-    if metrics["unet_evals_per_prompt"]:
-        ratio = metrics["exhaustive_unet_evals_per_prompt"] / metrics["unet_evals_per_prompt"]
-        metrics["evals_ratio_exhaustive"] = ratio
-    return metrics, torch.cat(grid)
-
-
-def run_evaluate(model_name: str, out: Path, *, seed: int = 0, s: NemoSettings | None = None,
-                 per_digit: int = 20, gen_steps: int = 25, progress: bool = False) -> dict[str, Any]:
-    """``trustgen memorization evaluate``: the validation on a model trained on ``digits-memorized``; caption
-    lists come from the model folder's ``memorization_captions.json`` (the zoo card hashes it) or, failing that,
-    from :func:`~trustgen.core.data.memorized.caption_lists`."""
-    from trustgen.core.data import load_dataset
-    from trustgen.core.data.memorized import MEMORIZED_DATASETS, caption_lists, memorized_pairs
-    from trustgen.core.figures import save_grid
-    from trustgen.core.safe_io import read_json
-    from trustgen.diffusion.bundle import resolve_model_path
-    from trustgen.memorization.inputs import load_text_model
-
-    model = load_text_model(model_name)
-    s = effective_settings(s or NemoSettings(), model.meta)
-    if model.meta.get("dataset") not in MEMORIZED_DATASETS:
-        raise TrustgenError(f"evaluate needs a model trained on digits-memorized(-rare) (its memorized captions are "
-                            f"known); {model_name!r} was trained on {model.meta.get('dataset')!r}")
-    lists_file = resolve_model_path(model_name) / CAPTION_LISTS
-    captions = read_json(lists_file) if lists_file.is_file() else caption_lists(seed=seed)
-    memorized, images = memorized_pairs()
-    if captions["memorized"] != memorized:
-        raise TrustgenError(f"{lists_file}: its memorized captions are not digits-memorized's")
-    train = load_dataset("digits-captioned", "train").images
-    with RunDir(out) as run:
-        run.start_over(s)
-        metrics, grid = evaluate_memorization(model, captions, images, train, seed=seed, s=s, per_digit=per_digit,
-                                              gen_steps=gen_steps, resume_folder=run.path, progress=progress)
-        if metrics["localizations_resumed"]:
-            run.log(f"resumed {metrics['localizations_resumed']} caption localizations from {PARTIAL_FILE}")
-        metrics = {"model": model_name, "seed": seed, **metrics}
-        save_grid(grid, run.file("mitigation.png"), nrow=4)
-        keys = [k for k, v in metrics.items() if isinstance(v, int | float) and not isinstance(v, bool)]
-        rows = "\n".join(f"| {r['caption']} | {r['nemo_score']:.3f} | {r['num_neurons']} | "
-                         f"{r['max_ssim_before']:.3f} | {r['max_ssim_after']:.3f} | {r['max_ssim_random']:.3f} | "
-                         f"{r['unet_evals']} |"
-                         for r in metrics["per_caption"])
-        run.write_report(
-            f"# NeMo validation on `{model_name}` (seed {seed})\n\n{metrics_table(metrics, keys)}\n\n"
-            "| memorized caption | NeMo score | neurons | max SSIM before | after | random control | UNet evals |\n"
-            f"|---|---|---|---|---|---|---|\n{rows}\n\n"
-            "![training image, before, after, random control](mitigation.png)\n")
-        run.write_metrics(metrics)
-        (run.path / PARTIAL_FILE).unlink(missing_ok=True)
-    return metrics

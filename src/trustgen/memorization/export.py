@@ -18,24 +18,10 @@ from trustgen.core.runs import write_text_atomic
 from trustgen.diffusion.bundle import DiffusionModel
 from trustgen.memorization.hooks import patched_unet
 from trustgen.memorization.layers import Neurons, as_pairs, check_neurons, count, value_layers
+from trustgen.memorization.report import patched_model_card
 
 CARD = "README.md"
 RECORD = "memorization.json"
-
-
-def _card(source: str, neurons: Neurons, scale: float, why: dict[str, list[str]]) -> str:
-    rows = "\n".join(f"| `{layer}` | {index} | {', '.join(why.get(f'{layer}:{index}', [])) or '—'} |"
-                     for layer, index in as_pairs(neurons))
-    return (
-        f"# Patched model: {count(neurons)} memorization neurons switched off\n\n"
-        f"Source: `{source}`. The value-projection (`attn2.to_v`) output channels below were multiplied by "
-        f"{scale} in the weights, because switching them off removed the verbatim memorization of the prompts "
-        "named (NeMo: Hintersdorf et al., *Finding NeMo: Localizing Neurons Responsible for Memorization in "
-        "Diffusion Models*, NeurIPS 2024). Made with `trustgen memorization prune`.\n\n"
-        f"| layer | neuron | memorized prompts it carries |\n|---|---|---|\n{rows}\n\n"
-        "Caveat (Hintersdorf et al., 2025, *Finding Dori*): pruned memorization can come back under small "
-        "changes of the text embedding; this is a mitigation, not a guarantee.\n"
-    )
 
 
 def export_patched(model: DiffusionModel, neurons: Neurons, folder: str | Path, *, scale: float = 0.0,
@@ -55,5 +41,5 @@ def export_patched(model: DiffusionModel, neurons: Neurons, folder: str | Path, 
         replace(model, unet=unet, meta=meta).save(out)
     record: dict[str, Any] = {"source": source, "scale": scale, "neurons": as_pairs(neurons), "why": why or {}}
     write_text_atomic(out / RECORD, json.dumps(record, indent=2) + "\n")
-    write_text_atomic(out / CARD, _card(source, neurons, scale, why or {}))
+    write_text_atomic(out / CARD, patched_model_card(source, neurons, scale, why or {}))
     return out

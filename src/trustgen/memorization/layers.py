@@ -8,6 +8,7 @@ any diffusers ``UNet2DConditionModel`` works.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from trustgen.core.errors import TrustgenError
@@ -78,3 +79,36 @@ def from_pairs(pairs: Any) -> Neurons:
 def all_neurons(layers: dict[str, Any]) -> Neurons:
     """Every neuron of ``layers``."""
     return {name: list(range(width)) for name, width in layer_widths(layers).items()}
+
+
+def union_neurons(selections: Iterable[Neurons]) -> Neurons:
+    """Every neuron of any of ``selections`` (layers in order of first appearance, indices sorted)."""
+    out: Neurons = {}
+    for neurons in selections:
+        for layer, indices in neurons.items():
+            out[layer] = sorted(set(out.get(layer, [])) | set(indices))
+    return out
+
+
+def parse_neurons(text: str) -> Neurons:
+    """``LAYER:I,LAYER:J,…`` → neurons."""
+    out: Neurons = {}
+    for item in (t.strip() for t in text.split(",") if t.strip()):
+        layer, _, index = item.rpartition(":")
+        if not layer or not index.lstrip("-").isdigit():
+            raise TrustgenError(f"bad neuron {item!r}: use LAYER:INDEX, e.g. mid_block.attentions.0."
+                                "transformer_blocks.0.attn2.to_v:3")
+        out.setdefault(layer, []).append(int(index))
+    if not out:
+        raise TrustgenError("no neurons given")
+    return out
+
+
+def neurons_record(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """``neurons.json`` of a localize run: the union of found neurons and, per neuron, the prompts it was found
+    for (``results``: localization rows with ``prompt`` and ``neurons`` pairs)."""
+    why: dict[str, list[str]] = {}
+    for r in results:
+        for layer, index in r["neurons"]:
+            why.setdefault(f"{layer}:{index}", []).append(r["prompt"])
+    return {"neurons": union_neurons(from_pairs(r["neurons"]) for r in results), "why": why}
