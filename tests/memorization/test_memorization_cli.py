@@ -75,3 +75,15 @@ def test_calibrate_localize_prune(prompts, tmp_path):
     folder = tmp_path / "prune" / "model"
     UNet2DConditionModel.from_pretrained(str(folder / "unet"))
     assert "Living with Glaciers" in (folder / "README.md").read_text()
+
+
+def test_prune_config_records_the_model_and_the_neurons(tmp_path):
+    """config.yaml says everything needed to repeat the run: the model and the neurons, not only the scale."""
+    import yaml
+
+    r = trustgen("memorization", "prune", "--model", "digits-t2i-memorized", "--neurons", f"{MID}:3", "--scale",
+                 "0.5", "--out", tmp_path / "run", "--json")
+    assert r.returncode == 0, r.stderr
+    config = yaml.safe_load((tmp_path / "run" / "config.yaml").read_text())
+    assert config == {"model": "digits-t2i-memorized", "neurons_file": None, "neurons": f"{MID}:3", "scale": 0.5}
+    assert json.loads(r.stdout)["num_neurons"] == 1
