@@ -12,7 +12,8 @@ from trustgen.classifiers.card import write_model_card
 from trustgen.classifiers.config import ClassifierTrainSettings
 from trustgen.classifiers.data import class_view
 from trustgen.classifiers.metrics import classification_metrics, predict_logits, reliability
-from trustgen.core.runs import RunDir, metrics_table
+from trustgen.classifiers.report import evaluation_report, training_report
+from trustgen.core.runs import RunDir
 
 
 def run_train(settings: ClassifierTrainSettings, out: Path, *, resume: bool = False, progress: bool = False,
@@ -45,12 +46,7 @@ def run_train(settings: ClassifierTrainSettings, out: Path, *, resume: bool = Fa
         result.classifier.save(out / "model")
         write_model_card(result.classifier, out / "model", name=out.name, command=command, seed=settings.seed,
                          steps=result.steps, metrics={k: v for k, v in metrics.items() if k.startswith("test_")})
-        run.write_report(f"# Classifier training on `{settings.dataset}`\n\n{settings.architecture.name}, "
-                         f"{metrics['parameters']:,} parameters, {settings.epochs} epochs, label smoothing "
-                         f"α = {settings.label_smoothing}"
-                         f"{' (warm-up: ' + settings.ls_warmup + ')' if settings.label_smoothing < 0 else ''}"
-                         f"{', PGD adversarial training' if settings.adversarial.enabled else ''}.\n\n"
-                         f"{metrics_table(metrics)}\n")
+        run.write_report(training_report(settings, metrics))
         run.write_metrics(metrics)
     return metrics
 
@@ -80,8 +76,7 @@ def run_evaluate(model: str, out: Path, *, dataset: str | None = None, split: st
     with RunDir(out) as run:
         run.log(f"evaluate {model} on {name} {split} ({len(data)} images)")
         _reliability_plot(bins, run.file("reliability.png"), metrics["ece"])
-        run.write_report(f"# Classifier evaluation: `{model}` on `{name}` ({split})\n\n"
-                         f"{metrics_table(metrics)}\n\n![reliability diagram](reliability.png)\n")
+        run.write_report(evaluation_report(model, metrics))
         run.write_metrics(metrics)
     return metrics
 

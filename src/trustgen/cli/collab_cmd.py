@@ -97,20 +97,15 @@ def privacy(
     as_json: bool = JsonOption,
 ) -> None:
     """The server's reconstruction attack against every cut (no training needed): the honest privacy curve."""
-    from trustgen.collab.sweep import parse_cuts, privacy_curve
+    from trustgen.collab.sweep import parse_cuts, run_privacy
     from trustgen.core.data import dataset_info
-    from trustgen.core.runs import RunDir, metrics_table
 
     settings = collab_settings(overrides, None, dataset=dataset, clients=clients, partition=partition, seed=seed)
     dataset_info(settings.dataset)
     folder = out_dir(out, "collab-privacy")
-    rows = privacy_curve(settings, parse_cuts(cuts), progress=progress_enabled(as_json))
-    with RunDir(folder) as run:
-        run.write_config(settings)
-        table = "\n\n".join(f"### c = {r['cut']:g}\n\n" + metrics_table(r) for r in rows)
-        run.write_report("# Reconstruction attack against the cut\n\n" + table + "\n")
-        run.write_metrics({"rows": rows})
-    emit({"rows": rows} if as_json else {f"reid_rate@c={r['cut']:g}": r["reid_rate"] for r in rows}, as_json, folder)
+    metrics = run_privacy(settings, parse_cuts(cuts), folder, progress=progress_enabled(as_json))
+    emit(metrics if as_json else {f"reid_rate@c={r['cut']:g}": r["reid_rate"] for r in metrics["rows"]}, as_json,
+         folder)
 
 
 def _register_flower() -> None:

@@ -16,6 +16,7 @@ import numpy as np
 
 from trustgen.collab.build import client_splits
 from trustgen.collab.config import CollabSettings
+from trustgen.collab.report import denoiser_card, fedavg_card, fedavg_report, run_report
 from trustgen.core.data import ImageDataset
 from trustgen.core.runs import RunDir
 
@@ -186,7 +187,7 @@ def run_collab(settings: CollabSettings, out: Path, *, progress: bool = False,
                    "models": {name: str(folder.relative_to(run.path)) for name, folder in models.items()}}
         metrics.update(extra_metrics(engine) if extra_metrics is not None else {})
         write_model_cards(models, settings, {**{f"client-{c['id']}": c for c in clients}, "server": pooled})
-        run.write_report(_report(metrics))
+        run.write_report(run_report(metrics))
         run.write_metrics(metrics)
     return metrics
 
@@ -211,38 +212,10 @@ def save_models(engine: Any, settings: CollabSettings, run: RunDir) -> dict[str,
 def write_model_cards(models: dict[str, Path], settings: CollabSettings, measured: dict[str, dict[str, Any]]) -> None:
     """A ``card.json`` beside each saved denoiser (zoo format): what made it, its data, seed, steps, the
     metrics measured with it, and the SHA-256 of every file."""
-    from trustgen.core.zoo import ZooCard, write_card
+    from trustgen.core.zoo import write_card
 
-    T = settings.num_train_timesteps
     for name, folder in models.items():
-        record = measured.get(name, measured["server"])
-        if name.startswith("client-"):
-            i = int(name.split("-")[1])
-            role = (f"CollaFuse client {i}'s denoiser for t < t_c = {record['t_c']} of T = {T}; it finishes the "
-                    "server's hand-off images")
-            data = f"{settings.dataset}: client {i}'s partition ({record['train_images']} training images)"
-        else:
-            role = (f"CollaFuse server denoiser for t >= t_c of T = {T} ({settings.handoff} hand-off; its own "
-                    "schedule in scheduler/), trained on every client's hand-off images")
-            data = f"{settings.dataset}: hand-off images of {settings.clients} clients ({settings.partition})"
-        scalars = {k: v for k, v in record.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-        write_card(folder, ZooCard(name=name, kind="diffusion", description=role + " (EMA weights)",
-                                   command="trustgen collab run --config config.yaml (the run folder's)",
-                                   data=data, seed=settings.seed, steps=settings.steps, metrics=scalars))
-
-
-def _report(m: dict[str, Any]) -> str:
-    rows = ["| client | fd | floor | confidence | client evals/image | bytes up/sample | recon MSE | re-id (chance) |",
-            "|---|---|---|---|---|---|---|---|"]
-    for c in m["clients"]:
-        fd_key = next(k for k in c if k.startswith("fd_") and k != "fd_floor")
-        recon = "—" if c["recon_mse"] is None else f"{c['recon_mse']:.3f}"
-        rows.append(f"| {c['id']} | {c[fd_key]:.2f} | {c['fd_floor']:.2f} | {c.get('confidence', float('nan')):.3f} | "
-                    f"{c['unet_evals_per_image']} | {c['bytes_up_per_sample']:.0f} | {recon} | "
-                    f"{c['reid_rate']:.3f} ({c['reid_chance']:.4f}) |")
-    grids = "\n".join(f"![client {c['id']}](samples_client{c['id']}.png)" for c in m["clients"])
-    return (f"# CollaFuse run: c = {m['cut']}, t_c = {m['t_c']} of T = {m['T']}, hand-off {m['handoff']}\n\n"
-            + "\n".join(rows) + f"\n\nRejected payloads: {m['rejected_payloads']}.\n\n{grids}\n")
+        write_card(folder, denoiser_card(name, settings, measured.get(name, measured["server"])))
 
 
 def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -> dict[str, Any]:
@@ -253,6 +226,7 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
     from trustgen.core.figures import save_grid
     from trustgen.core.metrics import evaluate_samples
     from trustgen.core.progress import track
+    from trustgen.core.zoo import write_card
     from trustgen.diffusion.sampling import sample
 
     parts = client_splits(settings)
@@ -273,19 +247,7 @@ def run_fedavg(settings: CollabSettings, out: Path, *, progress: bool = False) -
                                   seed=settings.seed)
         metrics = {"baseline": "fedavg", "clients": clients, "pooled": pooled, **cost,
                    "models": {"global": "models/global"}}
-        _fedavg_card(models["global"], settings, pooled)
-        run.write_report(f"# FedAvg baseline\n\n{cost['rounds']} rounds × {cost['local_steps']} local steps.\n")
+        write_card(models["global"], fedavg_card(settings, pooled))
+        run.write_report(fedavg_report(cost))
         run.write_metrics(metrics)
     return metrics
-
-
-def _fedavg_card(folder: Path, settings: CollabSettings, pooled: dict[str, Any]) -> None:
-    from trustgen.core.zoo import ZooCard, write_card
-
-    scalars = {k: v for k, v in pooled.items() if isinstance(v, int | float) and not isinstance(v, bool)}
-    write_card(folder, ZooCard(
-        name="fedavg-global", kind="diffusion",
-        description=f"FedAvg baseline: one full-chain denoiser averaged over {settings.clients} clients (EMA weights)",
-        command="trustgen collab sweep (the FedAvg baseline; settings in config.yaml)",
-        data=f"{settings.dataset}: {settings.clients} clients ({settings.partition})", seed=settings.seed,
-        steps=settings.steps * 2, metrics=scalars))

@@ -1,4 +1,5 @@
-"""``trustgen collab sweep``: one CollaFuse run per cut (and hand-off), the table and the trade-off plot."""
+"""``trustgen collab sweep``: one CollaFuse run per cut (and hand-off), the table and the trade-off plot; and
+``collab privacy``: the reconstruction attack against every cut, without training."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from trustgen.collab.config import CollabSettings
+from trustgen.collab.report import pooled_fd_key, privacy_report, sweep_report
 from trustgen.core.errors import TrustgenError
 from trustgen.core.runs import RunDir
 
@@ -51,7 +53,7 @@ def run_sweep(settings: CollabSettings, cuts: list[float], out: Path, *, handoff
     with RunDir(out) as run:
         run.write_config(settings)
         plot_tradeoff(rows, run.file("tradeoff.png"))
-        run.write_report(_report(rows, baselines))
+        run.write_report(sweep_report(rows, baselines))
         run.write_metrics(metrics)
     return metrics
 
@@ -108,10 +110,6 @@ def _run_tasks(tasks: list[tuple[str, CollabSettings, Path]], jobs: int, progres
         return [f.result() for f in futures]
 
 
-def _fd_key(row: dict[str, Any]) -> str:
-    return next(k for k in row["pooled"] if k.startswith("fd_") and not k.endswith("_floor"))
-
-
 def plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
     """Pooled fidelity, re-identification and client compute against the cut c."""
     import matplotlib
@@ -127,12 +125,12 @@ def plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
         if not sel:
             continue
         c = [r["cut"] for r in sel]
-        axes[0].plot(c, [r["pooled"][_fd_key(r)] for r in sel], style, label=handoff)
+        axes[0].plot(c, [r["pooled"][pooled_fd_key(r)] for r in sel], style, label=handoff)
         axes[1].plot(c, [r["pooled"]["reid_rate"] for r in sel], style, label=handoff)
         axes[2].plot(c, [sum(x["flops_per_image"] for x in r["clients"]) / len(r["clients"]) / 1e9 for r in sel],
                      style, label=handoff)
     if rows:
-        axes[0].axhline(rows[0]["pooled"][_fd_key(rows[0]) + "_floor"], color="gray", lw=0.8, label="real floor")
+        axes[0].axhline(rows[0]["pooled"][pooled_fd_key(rows[0]) + "_floor"], color="gray", lw=0.8, label="real floor")
         axes[1].axhline(rows[0]["pooled"]["reid_chance"], color="gray", lw=0.8, label="chance")
     for ax, title in zip(axes, ("pooled FD (lower is better)", "re-identification rate", "client GFLOPs / image"),
                          strict=True):
@@ -143,24 +141,6 @@ def plot_tradeoff(rows: list[dict[str, Any]], path: Path) -> None:
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=110)
     plt.close(fig)
-
-
-def _report(rows: list[dict[str, Any]], baselines: dict[str, Any]) -> str:
-    lines = ["| c | hand-off | t_c | pooled FD | floor | confidence | client evals/image (full sampler) | re-id | "
-             "chance | membership AUROC |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in rows:
-        p, key = r["pooled"], _fd_key(r)
-        first = r["clients"][0]
-        evals = f"{first['unet_evals_per_image']} ({first.get('unet_evals_per_image_full_sampler', '—')})"
-        lines.append(f"| {r['cut']:g} | {r['handoff']} | {r['t_c']} | {p[key]:.2f} | {p[key + '_floor']:.2f} | "
-                     f"{p.get('confidence', float('nan')):.3f} | {evals} | {p['reid_rate']:.3f} | "
-                     f"{p['reid_chance']:.4f} | {p['membership_auroc']:.3f} |")
-    fed = baselines.get("fedavg")
-    if fed:
-        key = _fd_key(fed)
-        lines.append(f"| FedAvg | weights | — | {fed['pooled'][key]:.2f} | {fed['pooled'][key + '_floor']:.2f} | "
-                     f"{fed['pooled'].get('confidence', float('nan')):.3f} | all | — | — | — |")
-    return "# CollaFuse sweep\n\n" + "\n".join(lines) + "\n\n![trade-off](tradeoff.png)\n"
 
 
 def privacy_curve(settings: CollabSettings, cuts: list[float], progress: bool = False) -> list[dict[str, Any]]:
@@ -205,3 +185,16 @@ def privacy_curve(settings: CollabSettings, cuts: list[float], progress: bool = 
             row[key] = float(np.mean([c[key] for c in per_client]))
         rows.append(row)
     return rows
+
+
+def run_privacy(settings: CollabSettings, cuts: list[float], out: Path, *, progress: bool = False
+                ) -> dict[str, Any]:
+    """``collab privacy``: :func:`privacy_curve` into a run folder (``config.yaml``, ``report.md``,
+    ``metrics.json`` with one row per cut)."""
+    rows = privacy_curve(settings, cuts, progress=progress)
+    metrics = {"rows": rows}
+    with RunDir(out) as run:
+        run.write_config(settings)
+        run.write_report(privacy_report(rows))
+        run.write_metrics(metrics)
+    return metrics

@@ -17,15 +17,11 @@ from trustgen.core.runs import RunDir
 from trustgen.poisoning.attacks import apply_trigger, check_attack, poison_dataset, triggered_test_set
 from trustgen.poisoning.config import (
     AttackSettings,
-    DistillSettings,
     PoisonEvaluateSettings,
     PoisonTrainSettings,
     VariationSettings,
 )
-
-MODEL_ROWS = ("clean", "teacher", "variations", "kd")
-ROW_NAMES = {"clean": "clean model (no poison)", "teacher": "teacher (poisoned data)",
-             "variations": "student on variations, no KD", "kd": "student on variations + KD"}
+from trustgen.poisoning.report import evaluate_report, kd_description, train_report
 
 
 def load_splits(dataset: str, train_limit: int | None, test_limit: int | None) -> tuple[ImageDataset, ImageDataset]:
@@ -80,12 +76,6 @@ def variation_dataset(model: Any, data: ImageDataset, settings: VariationSetting
 
 def _recipe(settings: ClassifierTrainSettings, seed: int) -> ClassifierTrainSettings:
     return settings.model_copy(update={"seed": seed})
-
-
-def _kd_description(distill: DistillSettings) -> str:
-    form = ("textbook (CE on the student's plain logits)" if distill.ce == "textbook"
-            else "the authors' (CE on logits / T)")
-    return f"KD α = {distill.alpha:g}, T = {distill.temperature:g}, CE term: {form}"
 
 
 def _example_figure(rows: dict[str, torch.Tensor], path: Path) -> None:
@@ -149,11 +139,11 @@ def run_train(settings: PoisonTrainSettings, out: Path, *, progress: bool = Fals
             if teacher is None:
                 run.log("train the teacher on the poisoned data")
                 teacher = train_classifier(recipe, poisoned.dataset, progress=progress).classifier
-            run.log(f"distil: {_kd_description(settings.distill)}")
+            run.log(f"distil: {kd_description(settings.distill)}")
             result = train_distilled(recipe, data, teacher, alpha=settings.distill.alpha,
                                      temperature=settings.distill.temperature, ce=settings.distill.ce,
                                      progress=progress)
-            description += f"; {_kd_description(settings.distill)}"
+            description += f"; {kd_description(settings.distill)}"
         else:
             result = train_classifier(recipe, data, progress=progress)
         metrics: dict[str, Any] = {
@@ -168,11 +158,7 @@ def run_train(settings: PoisonTrainSettings, out: Path, *, progress: bool = Fals
                          steps=result.steps, description=description,
                          metrics={k: metrics[k] for k in ("clean_accuracy", "asr", "clean_target_rate")})
         _example_figure(examples, run.file("examples.png"))
-        run.write_report(
-            f"# Poisoned training: {settings.attack.kind}, defence `{settings.defense}`\n\n{description}.\n\n"
-            f"| clean accuracy | attack success rate | clean non-target → target |\n|---:|---:|---:|\n"
-            f"| {metrics['clean_accuracy']:.3f} | {metrics['asr']:.3f} | {metrics['clean_target_rate']:.3f} |\n\n"
-            "![poisoned training images and their variations](examples.png)\n")
+        run.write_report(train_report(settings, description, metrics))
         run.write_metrics(metrics)
     return metrics
 
@@ -208,7 +194,7 @@ def run_evaluate(settings: PoisonEvaluateSettings, out: Path, *, progress: bool 
             varied = variation_dataset(var_model, poisoned.dataset, settings.variations, settings.seed, progress)
             run.log(f"{attack.kind}: student on variations")
             student = train_classifier(recipe, varied, progress=progress).classifier
-            run.log(f"{attack.kind}: KD student ({_kd_description(settings.distill)})")
+            run.log(f"{attack.kind}: KD student ({kd_description(settings.distill)})")
             kd = train_distilled(recipe, varied, teacher, alpha=settings.distill.alpha,
                                  temperature=settings.distill.temperature, ce=settings.distill.ce,
                                  progress=progress).classifier
@@ -230,18 +216,3 @@ def run_evaluate(settings: PoisonEvaluateSettings, out: Path, *, progress: bool 
         run.write_report(evaluate_report(settings, results))
         run.write_metrics(metrics)
     return metrics
-
-
-def evaluate_report(settings: PoisonEvaluateSettings, results: dict[str, dict[str, dict[str, float]]]) -> str:
-    """The markdown table per attack."""
-    lines = [f"# Poisoned training: variations + distillation on `{settings.dataset}`\n",
-             f"Rate {settings.attack.rate:g} of the non-target samples to class {settings.attack.target}; "
-             f"variations from `{settings.variations.model}` (SDEdit, s = {settings.variations.strength:g}, "
-             f"{settings.variations.steps} DDIM steps); {_kd_description(settings.distill)}; seed {settings.seed}.\n"]
-    for attack, rows in results.items():
-        lines += [f"\n## {attack}\n", "| model | clean accuracy | ASR |", "|---|---:|---:|"]
-        lines += [f"| {ROW_NAMES[m]} | {rows[m]['clean_accuracy']:.3f} | {rows[m]['asr']:.3f} |" for m in MODEL_ROWS]
-        lines.append(f"\nThe clean model predicts class {settings.attack.target} for "
-                     f"{rows['clean']['clean_target_rate']:.3f} of clean non-target test images.\n")
-    lines.append("\n![test images, triggers and variations](examples.png)\n")
-    return "\n".join(lines)

@@ -11,17 +11,17 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from pathlib import Path
 from typing import Any
 
 from trustgen.core.errors import TrustgenError
 from trustgen.core.progress import track
-from trustgen.core.runs import RunDir, json_safe, metrics_table
+from trustgen.core.runs import RunDir, json_safe
 from trustgen.textattack.config import AttackSettings
 from trustgen.textattack.loop import AttackResult, LLMProposer, LoopSettings, Proposer, attack_text
 from trustgen.textattack.metrics import minilm_similarity, summarize
 from trustgen.textattack.prompt import Step, rewrite_message
+from trustgen.textattack.report import attack_report
 from trustgen.textattack.search import LLMSearch, SearchSettings
 
 DEFAULT_MAX_CHARS = 300
@@ -185,7 +185,8 @@ def run_attack(settings: AttackSettings, out: Path, *, progress: bool = False) -
             metrics.update(llm_calls=None, llm_answers=None, llm_calls_per_s=None,
                            valid_answer_rate=metrics["valid_answer_rate"] if settings.attacker == "random" else None)
         metrics["texts"] = len(texts)
-        run.write_report(_report(metrics, rows, settings))
+        run.write_report(attack_report(metrics, rows, settings,
+                                       search_settings(settings) if settings.attacker == "llm-search" else None))
         run.write_metrics(metrics)
     return metrics
 
@@ -232,41 +233,3 @@ def _perplexity(rows: list[dict[str, Any]], llm: Any) -> Any:
 
     local = llm if isinstance(llm, TransformersLLM) and llm.name == SMOLLM2_NAME else TransformersLLM(smollm2_path())
     return local.perplexity
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:.3g}" if isinstance(v, float) else ("–" if v is None else str(v))
-
-
-def _method(s: AttackSettings) -> str:
-    if s.attacker == "llm-search":
-        p = search_settings(s)
-        return (f"Beam search (beam {p.beam}): per step the words the detector reacts to (leave-one-out), "
-                f"{p.mask_candidates} LLM next-token replacements and {p.samples} sampled rewrites for each of "
-                f"the {p.words_per_step} most important words" + (", word deletions" if p.deletions else "") +
-                f"; candidates below MiniLM similarity {p.similarity_floor} to the original are dropped"
-                + (f", and each step changes {p.min_changes}–{p.max_changes} characters" if p.step_bound else "")
-                + f"; query budget {p.query_budget or 'unlimited'} per text, at most {p.max_steps} steps.")
-    return (f"Each accepted step changes {s.min_changes}–{s.max_changes} characters and lowers the score; at most "
-            f"{s.max_steps} steps, stop after {s.patience} rejected answers in a row; {s.candidates} answers per step.")
-
-
-def _report(m: dict[str, Any], rows: list[dict[str, Any]], s: AttackSettings) -> str:
-    keys = ["n", "success_rate", "queries_per_success", "queries_per_text", "mean_levenshtein", "word_change_rate",
-            "mean_similarity", "perplexity_ratio", "valid_answer_rate", "llm_calls", "llm_answers", "unverified",
-            "skipped", "seconds_per_text"]
-    examples = [r for r in rows if r.get("success")][:5]
-    lines = [f"# Adversarial text: {s.attacker} attack on `{m['detector']}`", "",
-             f"{m['texts']} texts from `{s.data}` (seed {s.seed}); texts the detector already scored below "
-             f"{s.threshold} are skipped ({m['skipped']}). " + _method(s) + " Every success was re-verified.",
-             "", metrics_table(m, keys), ""]
-    if m.get("llm"):
-        lines.insert(3, f"Attacker LLM: `{m['llm']}`.")
-    if examples:
-        lines += ["## Examples", "", "| original | adversarial | score before → after |", "|---|---|---|"]
-        for r in examples:
-            cell = lambda t: t.replace("|", "\\|").replace("\n", " ")  # noqa: E731
-            lines.append(f"| {cell(r['text'])} | {cell(r['adversarial'])} | "
-                         f"{r['score_before']:.3f} → {r['score_after']:.3f} |")
-    lines.append(f"\n_written {time.strftime('%Y-%m-%d %H:%M:%S')}_\n")
-    return "\n".join(lines)

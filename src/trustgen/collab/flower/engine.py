@@ -295,21 +295,7 @@ class FlowerEngine(CollabEngine):
                                "seconds": dict(self.seconds)}}
 
     def _write_report(self) -> None:
+        from trustgen.collab.report import federation_markdown
         from trustgen.core.runs import write_text_atomic
 
         write_text_atomic(self.out / "federation.md", federation_markdown(self.federation_report()))
-
-
-def federation_markdown(report: dict[str, Any]) -> str:
-    """Which client was missing for which rounds, and which replies were rejected."""
-    fed = report["federation"]
-    lines = [f"# Federation: {fed['rounds']} rounds of {fed['local_steps']} steps", "",
-             "| client | missing rounds |", "|---|---|"]
-    lines += [f"| {c} | {', '.join(map(str, r))} |" for c, r in fed["missing_rounds"].items()] or ["| — | none |"]
-    lines += ["", "| round | node | rejected because |", "|---|---|---|"]
-    lines += [f"| {r['round']} | {r['node']} | {r['reason']} |" for r in fed["rejections"]] or ["| — | — | none |"]
-    lines += ["", "| round | node | error reply (node unavailable or ClientApp failed) |", "|---|---|---|"]
-    lines += [f"| {r['round']} | {r['node']} | {r['reason']} |" for r in fed["node_errors"]] or ["| — | — | none |"]
-    ratio = report.get("traffic_ratio")
-    lines += ["", f"Traffic ratio (message bytes / raw tensor bytes): {ratio:.3f}" if ratio else ""]
-    return "\n".join(lines) + "\n"

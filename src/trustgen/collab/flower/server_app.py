@@ -19,7 +19,8 @@ def serve(grid: Any, job: ServerJob) -> dict[str, Any]:
     """Run the whole experiment against the nodes behind ``grid``; returns ``metrics.json``'s content."""
     from trustgen.collab.build import build_engine
     from trustgen.collab.experiment import run_collab
-    from trustgen.collab.flower.engine import FlowerEngine, federation_markdown
+    from trustgen.collab.flower.engine import FlowerEngine
+    from trustgen.collab.report import federation_markdown
     from trustgen.core.runs import write_text_atomic
 
     job.out.mkdir(parents=True, exist_ok=True)
