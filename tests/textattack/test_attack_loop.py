@@ -171,7 +171,7 @@ def test_the_prompt_cache_gives_the_same_logits_as_a_fresh_prefill(smollm2):
     smollm2._prefill(smollm2.prompt_ids(user_message(h1), answer_prefix(h1)))
     ids = smollm2.prompt_ids(user_message(h2), answer_prefix(h2))
     cached = smollm2._prefill(ids)  # reuses the common prefix of the first prompt
-    smollm2._prefix_cache, smollm2._prefix_ids = None, []
+    smollm2.prompt_cache.clear()
     fresh = smollm2._prefill(ids)
     assert torch.allclose(cached, fresh, atol=1e-3)
 

@@ -73,7 +73,7 @@ def textattack_available() -> str | None:
     TextAttack downloads NLTK data on its first import unless its post-install marker exists, and
     ``TA_CACHE_DIR`` makes it rewrite ``HF_HOME``/``XDG_CACHE_HOME``: the import runs with the marker in
     our cache and the environment restored afterwards."""
-    from trustgen.textattack.llm import cache_root
+    from trustgen.core.cache import cache_root
 
     cache = cache_root() / "textattack"
     cache.mkdir(parents=True, exist_ok=True)

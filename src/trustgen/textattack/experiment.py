@@ -229,7 +229,8 @@ def _similarity(rows: list[dict[str, Any]]) -> Any:
 def _perplexity(rows: list[dict[str, Any]], llm: Any) -> Any:
     if not any(r["success"] for r in rows):
         return None
-    from trustgen.textattack.llm import SMOLLM2_NAME, TransformersLLM, smollm2_path
+    from trustgen.textattack.llm.local import TransformersLLM
+    from trustgen.textattack.llm.smollm2 import SMOLLM2_NAME, smollm2_path
 
     local = llm if isinstance(llm, TransformersLLM) and llm.name == SMOLLM2_NAME else TransformersLLM(smollm2_path())
     return local.perplexity
