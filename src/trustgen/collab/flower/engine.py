@@ -100,11 +100,12 @@ class FlowerEngine(CollabEngine):
         if self.federation.resume:
             losses = self._load_checkpoint(losses)
         rounds = math.ceil(steps / K)
-        for round_id in track(range(self.rounds_done + 1, rounds + 1), enabled=progress,
+        start = self.rounds_done + 1  # only the run's first round waits for every client to join
+        for round_id in track(range(start, rounds + 1), enabled=progress,
                               description=f"Flower rounds of {K} steps"):
             first = (round_id - 1) * K
             lrs = [lr(s) for s in range(first, min(first + K, steps))]
-            batches = self._train_round(round_id, first, lrs, losses, wait=round_id == self.rounds_done + 1)
+            batches = self._train_round(round_id, first, lrs, losses, wait=round_id == start)
             began = time.perf_counter()
             for k, step_lr in enumerate(lrs):
                 for client_id in sorted(batches):
@@ -146,10 +147,17 @@ class FlowerEngine(CollabEngine):
         messages = [Message(RecordDict({JOB: job}), dst_node_id=node, message_type=TRAIN, group_id=str(round_id))
                     for node in nodes]
         batches: dict[int, list[CutPayload]] = {}
-        for reply in self._exchange(messages):
+        began = time.perf_counter()
+        replies = self._exchange(messages)
+        self.log(f"round {round_id}: {len(replies)} of {len(messages)} nodes answered in "
+                 f"{time.perf_counter() - began:.1f} s")
+        destination = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}  # ids set on sending
+        for reply in replies:
             self.traffic.message_up += message_bytes(reply)
             node = reply.metadata.src_node_id
             if reply.has_error():  # the node is gone or its ClientApp failed: the client counts as missing
+                # Flower answers for a vanished node itself (the error comes from the SuperLink's id)
+                node = destination.get(reply.metadata.reply_to_message_id, node)
                 self.node_errors.append({"round": round_id, "node": node, "reason": reply.error.reason})
                 self.log(f"round {round_id}: node {node} failed: {reply.error.reason}")
                 continue

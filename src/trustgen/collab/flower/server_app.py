@@ -10,6 +10,7 @@ Training, generation and every metric are the in-process experiment's
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from trustgen.collab.flower.config import ServerJob
@@ -29,7 +30,7 @@ def serve(grid: Any, job: ServerJob) -> dict[str, Any]:
 
     def log(line: str) -> None:
         logger.warning(line)
-        log_file.write(line + "\n")
+        log_file.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {line}\n")
         log_file.flush()
 
     def make_engine(settings: Any, train_parts: Any) -> FlowerEngine:
