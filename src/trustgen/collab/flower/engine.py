@@ -147,10 +147,10 @@ class FlowerEngine(CollabEngine):
         messages = [Message(RecordDict({JOB: job}), dst_node_id=node, message_type=TRAIN, group_id=str(round_id))
                     for node in nodes]
         batches: dict[int, list[CutPayload]] = {}
-        began = time.perf_counter()
+        waited = self.seconds["waiting"]
         replies = self._exchange(messages)
         self.log(f"round {round_id}: {len(replies)} of {len(messages)} nodes answered in "
-                 f"{time.perf_counter() - began:.1f} s")
+                 f"{self.seconds['waiting'] - waited:.1f} s")
         destination = {m.metadata.message_id: m.metadata.dst_node_id for m in messages}  # ids set on sending
         for reply in replies:
             self.traffic.message_up += message_bytes(reply)
